@@ -1,0 +1,150 @@
+"""The training loop, written once: ``Classify`` trains a network alone; ``Distill`` (distill.py)
+supplies only a teacher and a different loss."""
+import math
+import os
+import signal
+import time
+
+import mindspore as ms
+from mindspore import nn
+
+from .checkpoint import check_fits, read_checkpoint, save_atomic
+from .errors import Interrupted, UserError
+from .evaluate import evaluate
+from .schedules import build_schedule
+from .train_step import ClassifyLoss, TrainStep
+
+# Flags that must equal those of the run being resumed (others, e.g. --log_name, may change).
+RESUME_KEYS = ("dataset", "n_classes", "net", "n_layer", "width", "epoches", "lr", "momentum",
+               "weight_decay", "batch_size", "scheduler", "seed")
+
+
+class Classify:
+    """Trains ``net`` with SGD + momentum + weight decay on a per-step learning-rate schedule.
+
+    Every epoch: train, evaluate on the whole test split, log, save ``<stem>-last.ckpt`` (the full
+    training state, for ``--resume``) and, on a new best test accuracy, ``<stem>-best.ckpt``. At the
+    end the network alone goes to ``ckpt_dir/ckpt_name``. All checkpoint writes are atomic.
+    """
+
+    def __init__(self, net, train_loader, test_loader, args, outputs, run_log, dist=None):
+        self.net, self.train_loader, self.test_loader = net, train_loader, test_loader
+        self.args, self.out, self.log = args, outputs, run_log
+        self.rank = dist.rank if dist else 0
+        steps = len(train_loader)
+        self.lr = build_schedule(args.scheduler, args.lr, args.epoches, steps)
+        self.optimizer = nn.Momentum(net.trainable_params(), learning_rate=ms.Tensor(self.lr),
+                                     momentum=args.momentum, weight_decay=args.weight_decay)
+        reducer = dist.grad_reducer(self.optimizer.parameters) if dist else None
+        self.step = TrainStep(net, self.make_loss(), self.optimizer, reducer)
+        self.history, self.best_acc, self.best_epoch, self.start_epoch = [], -1.0, 0, 0
+
+    # -- what a subclass changes -----------------------------------------------------------------
+    def make_loss(self):
+        return ClassifyLoss()
+
+    def extra_inputs(self, images):
+        """Inputs of the loss beyond (logits, labels), computed from the batch's images."""
+        return ()
+
+    def resume_keys(self):
+        return RESUME_KEYS
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_params(self):
+        """Network parameters plus the optimizer's own (momenta, step counter): what resume needs."""
+        net_names = {p.name for p in self.net.get_parameters()}
+        extra = [p for p in self.optimizer.get_parameters()
+                 if p.name not in net_names and p.name != "learning_rate"]
+        return list(self.net.get_parameters()) + extra
+
+    def resume(self, path):
+        params, state = read_checkpoint(path, "--resume checkpoint")
+        if state is None or "epoch" not in state:
+            raise UserError(f"--resume {path}: a plain network checkpoint, not a training state "
+                            f"(use the run's *-last.ckpt)")
+        differing = [f"--{k} {state['args'].get(k)} (now {getattr(self.args, k)})"
+                     for k in self.resume_keys() if state["args"].get(k) != getattr(self.args, k)]
+        if differing:
+            raise UserError(f"--resume {path}: it was trained with other settings: {', '.join(differing)}")
+        targets = self.state_params()
+        check_fits(self.net, params, path, "--resume checkpoint", extra_ok=("moments.", "global_step"))
+        missing = [p.name for p in targets if p.name not in params]
+        if missing:
+            raise UserError(f"--resume {path}: optimizer state missing ({', '.join(missing[:3])})")
+        for p in targets:
+            p.set_data(ms.Tensor(params[p.name].asnumpy()))
+        self.history = state["history"]
+        self.best_acc, self.best_epoch = state["best_acc"], state["best_epoch"]
+        self.start_epoch = state["epoch"]
+
+    def _state(self, epoch):
+        return {"epoch": epoch, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
+                "history": self.history, "args": vars(self.args)}
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch):
+        """One pass over the training data; returns mean loss, CE and KD parts, and accuracy."""
+        self.step.set_train(True)
+        sums = [0.0, 0.0, 0.0, 0.0]
+        seen = 0
+        started = time.perf_counter()
+        bar = self.log.progress(len(self.train_loader), f"epoch {epoch + 1}/{self.args.epoches}")
+        for images, labels in self.train_loader.epoch(epoch):
+            out = self.step(ms.Tensor(images), ms.Tensor(labels), *self.extra_inputs(images)).asnumpy()
+            n = len(labels)
+            for i in range(3):
+                sums[i] += float(out[i]) * n
+            sums[3] += float(out[3])
+            seen += n
+            if not math.isfinite(float(out[0])):
+                raise UserError(f"the loss became {float(out[0])} in epoch {epoch + 1}: lower --lr "
+                                f"(now {self.args.lr}) or keep the warm-up")
+            bar.update(1)
+            bar.set_postfix_str(f"loss {sums[0] / seen:.4f} acc {sums[3] / seen:.4f} "
+                                f"{seen / (time.perf_counter() - started):.0f} img/s")
+        bar.close()
+        seconds = time.perf_counter() - started
+        return {"loss": sums[0] / seen, "ce": sums[1] / seen, "kd": sums[2] / seen,
+                "train_acc": sums[3] / seen, "train_seconds": seconds, "img_per_s": seen / seconds}
+
+    def fit(self):
+        """Train from ``start_epoch`` to the last epoch; Ctrl-C / SIGTERM stop cleanly after the
+        last saved epoch (MindSpore turns Ctrl-C during graph execution into SIGTERM)."""
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        for s in handlers:
+            signal.signal(s, stop)
+        try:
+            for epoch in range(self.start_epoch, self.args.epoches):
+                self.run_epoch(epoch)
+        except KeyboardInterrupt:
+            done = self.history[-1]["epoch"] if self.history else 0
+            where = (f"the state after epoch {done} is in {self.out.last}; continue with the same "
+                     f"command plus --resume auto" if done else "no epoch was completed")
+            raise Interrupted(f"interrupted; {where}") from None
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        if self.rank == 0:
+            save_atomic(self.net, self.out.ckpt)
+        return self.history
+
+    def run_epoch(self, epoch):
+        started = time.perf_counter()
+        record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+        self.net.set_train(False)
+        record["test_acc"] = evaluate(self.net, self.test_loader)[0]
+        record["lr"] = float(self.lr[min((epoch + 1) * len(self.train_loader), len(self.lr)) - 1])
+        record["epoch_seconds"] = time.perf_counter() - started
+        self.history.append(record)
+        if self.rank != 0:
+            return
+        if record["test_acc"] > self.best_acc:
+            self.best_acc, self.best_epoch = record["test_acc"], epoch + 1
+            save_atomic(self.net, self.out.best)
+        save_atomic(self.state_params(), self.out.last, self._state(epoch + 1))
+        self.log.epoch(record, self.history)

@@ -1,0 +1,131 @@
+"""Command-line flags shared by the entry points (names and defaults are the spec's) and their checks."""
+import argparse
+import os
+import secrets
+from types import SimpleNamespace
+
+from .data import DATASETS
+from .device import DEVICES
+from .errors import UserError
+from .models import MODELS
+from .schedules import SCHEDULERS
+
+
+def str2bool(text):
+    """``True/False/true/false/1/0/yes/no`` -> bool (``type=bool`` would read "False" as True)."""
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_data_flags(p):
+    p.add_argument("--dataset", default="cifar100", choices=sorted(DATASETS), help="dataset name")
+    p.add_argument("--data_dir", default="./data",
+                   help="folder holding the extracted cifar-100-python/ (or cifar-10-batches-py/)")
+    p.add_argument("--download", type=str2bool, default=True,
+                   help="download the official archive if the data is absent (True/False)")
+    p.add_argument("--n_classes", type=positive(int), default=None,
+                   help="number of classes (default: the dataset's, 100 for cifar100)")
+
+
+def add_net_flags(p, prefix="", role="network", net="VGG", n_layer=8, name="VGG8"):
+    p.add_argument(f"--{prefix}net", default=net, choices=sorted(MODELS), help=f"{role} type")
+    p.add_argument(f"--{prefix}n_layer", type=positive(int), default=n_layer, help=f"{role} depth")
+    p.add_argument(f"--{prefix}width", type=positive(int), default=1,
+                   help=f"{role} widening factor (WRN only: WRN28-8 is --{prefix}n_layer 28 --{prefix}width 8)")
+    p.add_argument(f"--{prefix}net_name", default=name, help=f"{role} name (used in file names)")
+
+
+def add_train_flags(p, log_name, ckpt_name):
+    p.add_argument("--epoches", type=positive(int), default=240, help="training epochs (paper: 240)")
+    p.add_argument("--lr", type=positive(float), default=0.03,
+                   help="base learning rate (spec: 0.03; paper: 0.05)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight_decay", type=float, default=5e-4, help="L2 weight decay (paper: 5e-4)")
+    p.add_argument("--scheduler", default="step", choices=SCHEDULERS,
+                   help="step: paper's 5-epoch warm-up, x0.1 at 150/180/210 of 240 epochs (scaled); "
+                        "poly: port's 3-epoch warm-up then (1-t)^2 decay")
+    p.add_argument("--batch_size", type=positive(int), default=128, help="images per step (global)")
+    p.add_argument("--eval_batch_size", type=positive(int), default=500, help="images per test batch")
+    p.add_argument("--log_dir", default="./logs", help="folder of the log and metrics files")
+    p.add_argument("--log_name", default=log_name, help="log file name (appended to, never truncated)")
+    p.add_argument("--ckpt_dir", default="./ckpts", help="folder of the checkpoints")
+    p.add_argument("--ckpt_name", default=ckpt_name, help="final checkpoint file name")
+    p.add_argument("--resume", default=None,
+                   help="continue a run: a *-last.ckpt path, or 'auto' for this run's own")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: drawn at random and recorded in the log)")
+    p.add_argument("--deterministic", type=str2bool, default=False,
+                   help="bit-identical CPU runs for a given seed (one operator thread: slower)")
+    p.add_argument("--device_target", default="CPU", choices=DEVICES, help="device to run on")
+
+
+def parse(parser, argv):
+    args = parser.parse_args(argv)
+    if args.seed is None:
+        args.seed = secrets.randbelow(2 ** 31)
+        args.seed_was_drawn = True
+    return args
+
+
+def ensure_writable_dir(path, flag):
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"{flag} {path}: not a writable folder ({err.strerror or err})") from None
+
+
+def output_paths(args):
+    """Where a run writes: the final checkpoint, its -last/-best siblings, log, metrics, run record."""
+    ensure_writable_dir(args.ckpt_dir, "--ckpt_dir")
+    ensure_writable_dir(args.log_dir, "--log_dir")
+    name = args.ckpt_name if args.ckpt_name.endswith(".ckpt") else args.ckpt_name + ".ckpt"
+    stem = name[:-len(".ckpt")]
+    ckpt = os.path.join(args.ckpt_dir, name)
+    return SimpleNamespace(
+        ckpt=ckpt, stem=stem,
+        last=os.path.join(args.ckpt_dir, f"{stem}-last.ckpt"),
+        best=os.path.join(args.ckpt_dir, f"{stem}-best.ckpt"),
+        log=os.path.join(args.log_dir, args.log_name),
+        metrics=os.path.join(args.log_dir, f"{stem}.metrics.jsonl"),
+        record=os.path.join(args.ckpt_dir, f"{stem}.run.json"))
+
+
+def resolve_resume(args, outputs):
+    """``--resume auto`` -> this run's -last checkpoint if it exists (else a fresh start)."""
+    if args.resume == "auto":
+        return outputs.last if os.path.isfile(outputs.last) else None
+    if args.resume is not None and not os.path.isfile(args.resume):
+        raise UserError(f"--resume {args.resume}: no such checkpoint")
+    return args.resume
+
+
+def flags_for_record(args):
+    return {k: v for k, v in vars(args).items() if k != "seed_was_drawn"}

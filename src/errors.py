@@ -1,0 +1,23 @@
+"""User-facing errors: one clear line and exit code 2, never a framework stack trace."""
+import sys
+
+
+class UserError(Exception):
+    """Bad input from the user (a flag, a file, a device): reported as one line, exit code 2."""
+
+
+def run_main(main, argv=None):
+    """Run an entry point's ``main(argv)``, turning ``UserError`` into a one-line message + exit 2."""
+    prog = sys.argv[0].rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    try:
+        return main(argv)
+    except UserError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except Interrupted as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        sys.exit(130)
+
+
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl-C / SIGTERM); the message says how to continue it."""

@@ -1,0 +1,20 @@
+"""Accuracy over every image of a split, for any forward function returning logits."""
+import numpy as np
+
+
+def evaluate(forward, loader, topk=(1,)):
+    """Top-k accuracies (fractions) over all images of ``loader``: each image counts once.
+
+    ``forward`` maps a float32 NCHW batch (NumPy) to logits (a MindSpore Tensor or NumPy array).
+    """
+    import mindspore as ms
+    correct = np.zeros(len(topk))
+    total = 0
+    for x, y in loader.epoch():
+        logits = forward(ms.Tensor(x))
+        logits = logits.asnumpy() if hasattr(logits, "asnumpy") else np.asarray(logits)
+        ranked = np.argsort(-logits, axis=1)
+        for i, k in enumerate(topk):
+            correct[i] += (ranked[:, :k] == y[:, None]).any(axis=1).sum()
+        total += len(y)
+    return [float(c / max(total, 1)) for c in correct]

@@ -1,0 +1,22 @@
+"""Layer constructors with the authors' initialisation (Kaiming normal fan_out/ReLU convs, BN 1/0)."""
+from mindspore import nn
+from mindspore.common.initializer import HeNormal
+
+
+def conv3x3(cin, cout, stride=1, bias=False):
+    return nn.Conv2d(cin, cout, 3, stride=stride, pad_mode="pad", padding=1, has_bias=bias,
+                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), bias_init="zeros")
+
+
+def conv1x1(cin, cout, stride=1):
+    return nn.Conv2d(cin, cout, 1, stride=stride, pad_mode="valid", has_bias=False,
+                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+
+
+def batch_norm(channels):
+    # MindSpore's momentum weighs the old statistic: 0.9 here is PyTorch's momentum=0.1.
+    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
+
+
+def linear(cin, cout):
+    return nn.Dense(cin, cout, weight_init=HeNormal(), bias_init="zeros")

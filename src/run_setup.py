@@ -1,0 +1,38 @@
+"""What both trainers' entry points do before training: outputs, device, data, loaders, log."""
+from types import SimpleNamespace
+
+from .checkpoint import read_checkpoint
+from .cli import flags_for_record, output_paths, resolve_resume
+from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
+from .device import setup_device
+from .errors import UserError
+from .parallel import init_data_parallel
+from .run_log import RunLog, environment_info
+
+
+def prepare_run(args):
+    """Check outputs, set up the device (and data parallelism under msrun), load the data."""
+    info = dataset_info(args.dataset)
+    if args.n_classes is None:
+        args.n_classes = info.n_classes
+    elif args.n_classes < info.n_classes:
+        raise UserError(f"--n_classes {args.n_classes}: {args.dataset} has {info.n_classes} classes")
+    outputs = output_paths(args)
+    resume = resolve_resume(args, outputs)
+    if resume and getattr(args, "seed_was_drawn", False):
+        # A resumed run continues with the seed it started with.
+        _, state = read_checkpoint(resume, "--resume checkpoint")
+        args.seed = (state or {}).get("args", {}).get("seed", args.seed)
+    setup_device(args.device_target, args.seed, args.deterministic)
+    dist = init_data_parallel()
+    folder = prepare_dataset(args.data_dir, args.dataset, args.download)
+    train_x, train_y = load_split(folder, args.dataset, "train", args.n_classes)
+    test_x, test_y = load_split(folder, args.dataset, "test", args.n_classes)
+    norm = Normalizer(info.mean, info.std)
+    shards = dict(num_shards=dist.size, shard_id=dist.rank) if dist else {}
+    train = BatchLoader(train_x, train_y, args.batch_size, norm, train=True, seed=args.seed, **shards)
+    test = BatchLoader(test_x, test_y, args.eval_batch_size, norm, train=False)
+    log = RunLog(outputs.log, outputs.metrics, outputs.record, enabled=dist is None or dist.rank == 0)
+    log.start(flags_for_record(args), environment_info(args.device_target), resumed_from=resume)
+    return SimpleNamespace(outputs=outputs, resume=resume, dist=dist, train=train, test=test,
+                           log=log, data_folder=folder)

@@ -1,0 +1,44 @@
+"""VGG-n with BatchNorm for 32x32 inputs (the students), laid out as the authors' ``block0..4``."""
+from mindspore import nn
+
+from .layers import batch_norm, conv3x3, linear
+
+# Output channels of the convolutions in each of the five blocks.
+VGG_CFGS = {
+    8: [[64], [128], [256], [512], [512]],
+    11: [[64], [128], [256, 256], [512, 512], [512, 512]],
+    13: [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
+    16: [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
+    19: [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+}
+
+
+def _block(cin, channels):
+    """conv(bias) + BN + ReLU per entry: parameter names block{b}.{3j}.* and block{b}.{3j+1}.*."""
+    layers = []
+    for cout in channels:
+        layers += [conv3x3(cin, cout, bias=True), batch_norm(cout), nn.ReLU()]
+        cin = cout
+    return nn.SequentialCell(layers)
+
+
+class VGG(nn.Cell):
+    """Max-pool after blocks 0-2 (none after block 3 at 32x32), global average pool, linear."""
+
+    def __init__(self, n_layer=8, n_classes=100):
+        super().__init__()
+        cfg = VGG_CFGS[n_layer]
+        self.block0 = _block(3, cfg[0])
+        self.block1 = _block(cfg[0][-1], cfg[1])
+        self.block2 = _block(cfg[1][-1], cfg[2])
+        self.block3 = _block(cfg[2][-1], cfg[3])
+        self.block4 = _block(cfg[3][-1], cfg[4])
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.classifier = linear(cfg[4][-1], n_classes)
+
+    def construct(self, x):
+        x = self.pool(self.block0(x))
+        x = self.pool(self.block1(x))
+        x = self.pool(self.block2(x))
+        x = self.block4(self.block3(x))
+        return self.classifier(x.mean(axis=(2, 3)))
