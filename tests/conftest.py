@@ -1,0 +1,32 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_device():
+    """Graph mode on the CPU (with the oneDNN fix) for every test, as the entry points do."""
+    from src.device import setup_device
+    setup_device("CPU", seed=0)
+
+
+@pytest.fixture(scope="session")
+def cifar100_dir(tmp_path_factory):
+    """A tiny learnable CIFAR-100 folder (10 classes used, 256 train / 100 test images)."""
+    from cifar_fixtures import write_cifar100
+    root = tmp_path_factory.mktemp("data")
+    write_cifar100(str(root), n_train=256, n_test=100, n_classes=10)
+    return str(root)
+
+
+def run_entry(script, *args, cwd=None, timeout=600):
+    """Run an entry point as a user would (a fresh process); returns the CompletedProcess."""
+    import subprocess
+    env = dict(os.environ, GLOG_v="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)
