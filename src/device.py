@@ -28,8 +28,9 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None):
         else:
             ms.set_device(target, device_id)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise UserError(f"device {target!r} cannot be used by this MindSpore build: "
-                        f"{str(err).strip().splitlines()[0]}") from None
+        reason = str(err).strip().splitlines()[0].split(". ")[0]
+        raise UserError(f"--device_target {target}: this MindSpore installation cannot use it "
+                        f"({reason})") from None
     ms.set_context(mode=ms.GRAPH_MODE)
     random.seed(seed)
     np.random.seed(seed)
