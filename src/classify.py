@@ -33,8 +33,10 @@ class Classify:
         self.rank = dist.rank if dist else 0
         steps = len(train_loader)
         self.lr = build_schedule(args.scheduler, args.lr, args.epoches, steps)
-        self.optimizer = nn.Momentum(net.trainable_params(), learning_rate=ms.Tensor(self.lr),
-                                     momentum=args.momentum, weight_decay=args.weight_decay)
+        # One parameter group: weight decay then applies to every parameter, BN's gamma/beta included,
+        # as in the authors' PyTorch code (MindSpore's ungrouped default exempts gamma/beta).
+        self.optimizer = nn.Momentum([{"params": net.trainable_params(), "weight_decay": args.weight_decay}],
+                                     learning_rate=ms.Tensor(self.lr), momentum=args.momentum)
         reducer = dist.grad_reducer(self.optimizer.parameters) if dist else None
         self.step = TrainStep(net, self.make_loss(), self.optimizer, reducer)
         self.history, self.best_acc, self.best_epoch, self.start_epoch = [], -1.0, 0, 0
