@@ -70,7 +70,9 @@ class Classify:
         if differing:
             raise UserError(f"--resume {path}: it was trained with other settings: {', '.join(differing)}")
         targets = self.state_params()
-        check_fits(self.net, params, path, "--resume checkpoint", extra_ok=("moments.", "global_step"))
+        # Besides the network: the momenta, the step counter and the momentum factor (a Parameter).
+        check_fits(self.net, params, path, "--resume checkpoint",
+                   extra_ok=("moments.", "global_step", "momentum"))
         missing = [p.name for p in targets if p.name not in params]
         if missing:
             raise UserError(f"--resume {path}: optimizer state missing ({', '.join(missing[:3])})")
