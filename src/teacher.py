@@ -1,13 +1,19 @@
-"""The frozen teacher: a trained network run for inference only (its own compiled graph)."""
+"""The frozen teacher: a trained network run for inference only, by MindSpore or ONNX Runtime."""
 import mindspore as ms
 
 from .checkpoint import load_into
+from .errors import UserError
+from .fold_bn import fold_batchnorm
 from .models import build_network
+from .onnx_teacher import TEACHER_ENGINES, OnnxTeacher, export_onnx_bytes, onnxruntime_available
 
 
 class Teacher:
-    """Eval-mode forward of a trained network: BatchNorm uses its moving statistics and nothing is
-    updated; no gradient is ever taken through it (its logits enter the student's loss as inputs)."""
+    """Eval-mode forward of a trained network in its own MindSpore graph: BatchNorm uses its moving
+    statistics and nothing is updated; no gradient is ever taken through it (its logits enter the
+    student's loss as inputs)."""
+
+    engine = "mindspore"
 
     def __init__(self, net):
         self.net = net
@@ -19,9 +25,41 @@ class Teacher:
         return self.net(ms.Tensor(images))
 
 
-def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt"):
-    """Build the teacher network and load ``ckpt`` into it, checking every parameter name and shape."""
+def resolve_engine(engine, device_target="CPU"):
+    """(engine to use, note for the log or None): ``auto`` is ONNX Runtime on the CPU if installed."""
+    if engine not in TEACHER_ENGINES:
+        raise UserError(f"--teacher_engine {engine!r}: expected one of {', '.join(TEACHER_ENGINES)}")
+    have_ort = onnxruntime_available()
+    if engine == "onnxruntime" and not have_ort:
+        raise UserError("--teacher_engine onnxruntime: the onnxruntime package is not installed "
+                        "(pip install onnxruntime, or use --teacher_engine mindspore)")
+    if engine == "auto":
+        if device_target != "CPU":
+            return "mindspore", None
+        if have_ort:
+            return "onnxruntime", None
+        return "mindspore", ("onnxruntime is not installed: the teacher runs in MindSpore "
+                             "(pip install onnxruntime for a faster teacher)")
+    return engine, None
+
+
+def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="mindspore",
+                 fold_bn=True, threads=None):
+    """Build the teacher network, load ``ckpt`` into it (every parameter name and shape checked)
+    and return a callable mapping a float32 NCHW batch to logits, run by ``engine``.
+
+    ``onnxruntime`` runs the network's ONNX export (logits equal to MindSpore's within float32
+    rounding, see tests/test_speed_levers.py) with ``threads`` operator threads (default: all);
+    ``mindspore`` runs it with its BatchNorm folded into the convolutions unless ``fold_bn`` is False.
+    """
+    engine, _ = resolve_engine(engine)
     model = build_network(net, n_layer, n_classes, width, flag="--t_net")
     # A *-last.ckpt training state also holds optimizer entries: the network part is what counts.
-    load_into(model, ckpt, f"teacher checkpoint {flag}", extra_ok=("moments.", "global_step"))
+    load_into(model, ckpt, f"teacher checkpoint {flag}",
+              extra_ok=("moments.", "momentum", "global_step"))
+    if engine == "onnxruntime":
+        # ONNX Runtime fuses BatchNorm into the convolutions itself.
+        return OnnxTeacher(export_onnx_bytes(model), threads=threads)
+    if fold_bn:
+        fold_batchnorm(model)
     return Teacher(model)

@@ -1,0 +1,271 @@
+"""Throughput of the package's training, distillation and evaluation on this machine's CPU.
+
+    python benchmarks/bench.py [CASE ...]        (no case: all of them)
+
+Every case runs the package's own code path (``Classify``/``Distill`` trainers and their compiled
+``TrainStep``, the teacher from ``load_teacher``, ``BatchLoader`` batches) on generated data of
+CIFAR-100's size (32x32, 100 classes), in a fresh process of its own so that its peak memory is its
+own. Step cases: a warm-up (graph compilation), then the median time of ``--steps`` steps. The
+FLOP-based limit is the machine's measured float32 GEMM rate (NumPy matmul) divided by the FLOPs one
+image needs: forward = 2 x multiply-adds of the convolutions and linear layers, a training step
+3 x forward, a distillation step the student's training step plus the teacher's forward.
+One line per case: ``case=... img_per_s=... peak_mb=... limit_img_per_s=... fraction=...``.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# case -> (kind, network(s)); a network is (--net, --n_layer).
+CASES = {
+    "distill_r14_vgg8": ("distill", ("ResNet", 14), ("VGG", 8)),
+    "distill_r110_vgg8": ("distill", ("ResNet", 110), ("VGG", 8)),
+    "train_vgg8": ("train", ("VGG", 8)),
+    "train_r110": ("train", ("ResNet", 110)),
+    "eval_r110": ("eval", ("ResNet", 110)),
+    "teacher_r110": ("teacher", ("ResNet", 110)),
+    "epoch_distill_r110_vgg8": ("epoch", ("ResNet", 110), ("VGG", 8)),
+}
+N_CLASSES = 100
+# Side length of the feature maps a convolution writes, by the first part of its parameter name.
+RESOLUTION = {
+    "VGG": {"block0": 32, "block1": 16, "block2": 8, "block3": 4, "block4": 4},
+    "ResNet": {"conv1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
+    "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8},
+}
+
+
+def sgemm_gflops(n=2048, repeats=5):
+    """Best float32 matrix-multiply rate of NumPy's BLAS on this machine (all cores), GFLOP/s."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def forward_flops(kind, net):
+    """FLOPs of one image's forward pass: 2 x multiply-adds of every convolution and linear layer."""
+    from mindspore import nn
+    macs = 0
+    for name, cell in net.cells_and_names():
+        if isinstance(cell, nn.Conv2d):
+            side = RESOLUTION[kind][name.split(".")[0]]
+            macs += cell.weight.size * side * side
+        elif isinstance(cell, nn.Dense):
+            macs += cell.weight.size
+    return 2 * macs
+
+
+# -- one case, in its own process ----------------------------------------------------------------
+def generated_loaders(n_train, n_test, batch_size, eval_batch_size):
+    """``BatchLoader``s over random uint8 images with CIFAR-100's shape, labels and normalisation."""
+    from src.data import DATASETS, BatchLoader, Normalizer
+    rng = np.random.default_rng(0)
+    info = DATASETS["cifar100"]
+    norm = Normalizer(info.mean, info.std)
+
+    def split(n):
+        return (rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+                rng.integers(0, N_CLASSES, n).astype(np.int32))
+    return (BatchLoader(*split(n_train), batch_size, norm, train=True, seed=0),
+            BatchLoader(*split(n_test), eval_batch_size, norm, train=False))
+
+
+def make_teacher(net, opts, workdir):
+    """``load_teacher`` on a checkpoint of a freshly initialised network (speed does not depend on
+    the weights' values)."""
+    from src.checkpoint import save_atomic
+    from src.models import build_network
+    from src.teacher import load_teacher, resolve_engine
+    ckpt = os.path.join(workdir, "teacher.ckpt")
+    save_atomic(build_network(*net, N_CLASSES), ckpt)
+    engine, _ = resolve_engine(opts.teacher_engine)
+    return load_teacher(*net, N_CLASSES, 1, ckpt, engine=engine, fold_bn=opts.fold_bn), ckpt
+
+
+def make_trainer(nets, train, test, opts, workdir):
+    """A ``Classify`` (one network) or ``Distill`` (teacher, student) trainer, configured by the
+    entry point's own parser and defaults."""
+    import run_classify
+    import run_distill
+    from src.classify import Classify
+    from src.cli import output_paths
+    from src.distill import Distill
+    from src.models import build_network
+    from src.run_log import RunLog
+    student = nets[-1]
+    flags = ["--net", student[0], "--n_layer", str(student[1]), "--ckpt_dir", workdir,
+             "--log_dir", workdir, "--batch_size", str(opts.batch_size),
+             "--eval_batch_size", str(opts.eval_batch_size), "--epoches", "2", "--seed", "0"]
+    net = build_network(*student, N_CLASSES)
+    log = RunLog(None, None, None, enabled=False)
+    if len(nets) == 1:
+        args = run_classify.build_parser().parse_args(flags)
+        return Classify(net, train, test, args, output_paths(args), log)
+    teacher, ckpt = make_teacher(nets[0], opts, workdir)
+    args = run_distill.build_parser().parse_args(
+        flags + ["--t_net", nets[0][0], "--t_n_layer", str(nets[0][1]), "--t_ckpt", ckpt])
+    return Distill(net, teacher, train, test, args, output_paths(args), log)
+
+
+def time_steps(trainer, batches, warmup, steps):
+    """Median seconds of a training step as ``Classify.train_epoch`` runs it (teacher forward, step,
+    statistics read back), and of its teacher forward alone."""
+    import mindspore as ms
+    trainer.step.set_train(True)
+    total, teacher = [], []
+    for i in range(warmup + steps):
+        images, labels = batches[i % len(batches)]
+        start = time.perf_counter()
+        extra = trainer.extra_inputs(images)
+        mid = time.perf_counter()
+        trainer.step(ms.Tensor(images), ms.Tensor(labels), *extra).asnumpy()
+        if i >= warmup:
+            total.append(time.perf_counter() - start)
+            teacher.append(mid - start)
+    return statistics.median(total), statistics.median(teacher)
+
+
+def time_forward(forward, batches, warmup, steps):
+    """Median seconds of one forward as ``evaluate`` runs it (logits read back to NumPy)."""
+    import mindspore as ms
+    times = []
+    for i in range(warmup + steps):
+        images = batches[i % len(batches)][0]
+        start = time.perf_counter()
+        logits = forward(ms.Tensor(images))
+        logits.asnumpy()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_case(case, opts):
+    """Measure one case in this process; returns its fields (img_per_s, gflop_per_img, ...)."""
+    from src.device import setup_device
+    from src.models import build_network
+    setup_device("CPU", 0)
+    kind, *nets = CASES[case]
+    flops = [forward_flops(n[0], build_network(*n, N_CLASSES)) for n in nets]
+    fields = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        if kind in ("eval", "teacher"):
+            size = opts.eval_batch_size if kind == "eval" else opts.batch_size
+            batches = list(generated_loaders(1, 2 * size, size, size)[1].epoch())
+            if kind == "eval":
+                forward = build_network(*nets[0], N_CLASSES)
+                forward.set_train(False)
+            else:
+                forward = make_teacher(nets[0], opts, workdir)[0]
+            fields["img_per_s"] = size / time_forward(forward, batches, opts.warmup, opts.steps)
+            per_image = flops[0]
+        else:
+            # Training FLOPs: the student's forward and backward (3 x forward), the teacher's forward.
+            per_image = 3 * flops[-1] + sum(flops[:-1])
+            n_train = opts.epoch_train if kind == "epoch" else 4 * opts.batch_size
+            train, test = generated_loaders(n_train, opts.epoch_test, opts.batch_size,
+                                            opts.eval_batch_size)
+            trainer = make_trainer(nets, train, test, opts, workdir)
+            batches = list(train.epoch(0))[:4]
+            if kind == "epoch":
+                trainer.run_epoch(0)                 # warm-up: compiles every graph once
+                trainer.run_epoch(1)
+                record = trainer.history[-1]
+                step_s, _ = time_steps(trainer, batches, 1, opts.steps)
+                fields["img_per_s"] = n_train / record["epoch_seconds"]
+                fields["train_img_per_s"] = record["img_per_s"]
+                fields["step_img_per_s"] = opts.batch_size / step_s
+                fields["of_step"] = fields["img_per_s"] / fields["step_img_per_s"]
+                per_image += flops[-1] * opts.epoch_test / n_train     # the evaluation's forwards
+            else:
+                step_s, teacher_s = time_steps(trainer, batches, opts.warmup, opts.steps)
+                fields["img_per_s"] = opts.batch_size / step_s
+                fields["step_ms"] = 1000 * step_s
+                if kind == "distill":
+                    fields["teacher_ms"] = 1000 * teacher_s
+    fields["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fields["gflop_per_img"] = per_image / 1e9
+    return fields
+
+
+# -- the driver --------------------------------------------------------------------------------------
+def build_parser():
+    from src.cli import Parser, positive, str2bool
+    from src.teacher import TEACHER_ENGINES
+    p = Parser(description="Images per second of the package's steps on generated CIFAR-size data.")
+    p.add_argument("cases", nargs="*", metavar="CASE",
+                   help=f"cases to run (default: all): {', '.join(CASES)}")
+    p.add_argument("--steps", type=positive(int), default=8, help="timed steps per case (median)")
+    p.add_argument("--warmup", type=positive(int), default=2, help="untimed steps first (compilation)")
+    p.add_argument("--batch_size", type=positive(int), default=128, help="training batch size")
+    p.add_argument("--eval_batch_size", type=positive(int), default=500,
+                   help="evaluation batch size (eval_* and the epoch case)")
+    p.add_argument("--teacher_engine", default="auto", choices=TEACHER_ENGINES,
+                   help="what runs the frozen teacher (as run_distill.py's flag)")
+    p.add_argument("--fold_bn", type=str2bool, default=True,
+                   help="fold the MindSpore teacher's BatchNorm into its convolutions")
+    p.add_argument("--epoch_train", type=positive(int), default=2560,
+                   help="training images of the epoch case")
+    p.add_argument("--epoch_test", type=positive(int), default=500,
+                   help="test images of the epoch case (CIFAR's 5:1 ratio by default)")
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)   # worker process
+    p.add_argument("--sgemm", type=float, default=None,
+                   help="GEMM rate to use, GFLOP/s (default: measured)")
+    return p
+
+
+def case_line(case, fields, gflops):
+    limit = gflops / fields["gflop_per_img"]
+    head = {"case": case, "img_per_s": fields["img_per_s"], "peak_mb": fields["peak_mb"],
+            "limit_img_per_s": limit, "fraction": fields["img_per_s"] / limit}
+    rest = {k: v for k, v in fields.items() if k not in head}
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in {**head, **rest}.items())
+
+
+def main(argv=None):
+    from src.errors import UserError
+    opts = build_parser().parse_args(argv)
+    unknown = [c for c in opts.cases if c not in CASES]
+    if unknown:
+        raise UserError(f"unknown case {unknown[0]!r}: expected some of {', '.join(CASES)}")
+    if opts.one:
+        print(json.dumps(run_case(opts.cases[0], opts)))
+        return
+    gflops = opts.sgemm or sgemm_gflops()
+    print(f"# sgemm {gflops:.1f} GFLOP/s (NumPy float32 2048x2048 matmul, best of 5); "
+          f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}", flush=True)
+    flags = [f"--{k}={v}" for k, v in vars(opts).items()
+             if k not in ("cases", "one", "sgemm") and v is not None]
+    env = dict(os.environ, GLOG_v="3")
+    for case in opts.cases or list(CASES):
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), case, "--one", *flags],
+                              env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            print(f"case={case} error={tail!r}", flush=True)
+            continue
+        fields = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(case_line(case, fields, gflops), flush=True)
+
+
+if __name__ == "__main__":
+    from src.errors import run_main
+    run_main(main)
