@@ -1,0 +1,79 @@
+"""Export a trained network for inference: MindIR (or ONNX) with a batch dimension of any size."""
+import os
+import re
+
+import mindspore as ms
+
+from .checkpoint import _replace, load_into
+from .errors import UserError
+from .models import build_network
+
+# What each format's file is called: the checkpoint's stem plus this (the port's ``_mindir.mindir``).
+SUFFIXES = {"MINDIR": "_mindir.mindir", "ONNX": ".onnx"}
+INPUT_SHAPE = (3, 32, 32)   # one CIFAR image, channels first; the batch dimension is left open
+
+# MindSpore's exporters refuse any other character in a file name (a space, for one).
+_EXPORTABLE_NAME = re.compile(r"[0-9a-zA-Z@_\-.:/\\]+")
+
+
+def default_ckpt_name(dataset, net_name, t_net_name=None, kd_way="ATS"):
+    """The name the trainers give a checkpoint: run_distill.py's student if a teacher is named,
+    else the network trained alone (the spec's ``cifar100-ResNet14.ckpt``)."""
+    if t_net_name:
+        return f"{dataset}-{t_net_name}-{net_name}-{kd_way}.ckpt"
+    return f"{dataset}-{net_name}.ckpt"
+
+
+def export_path(ckpt_path, file_format):
+    stem = ckpt_path[:-len(".ckpt")] if ckpt_path.endswith(".ckpt") else ckpt_path
+    return stem + SUFFIXES[file_format]
+
+
+def load_trained(net, n_layer, n_classes, width, ckpt):
+    """The network with the checkpoint's parameters (names and shapes checked), in eval mode."""
+    model = build_network(net, n_layer, n_classes, width)
+    # A *-last.ckpt training state holds the optimizer's entries beside the network's: skipped.
+    load_into(model, ckpt, "checkpoint", extra_ok=("moments.", "momentum", "global_step"))
+    model.set_train(False)
+    return model
+
+
+def _exportable_name(path):
+    """``path`` as MindSpore's exporters accept it; relative to the working directory it often avoids
+    a space higher up (``C:/Users/First Last/...``)."""
+    candidates = [path]
+    try:
+        candidates.append(os.path.relpath(path))
+    except ValueError:   # Windows: on another drive than the working directory
+        pass
+    for name in candidates:
+        if _EXPORTABLE_NAME.fullmatch(name):
+            return name
+    raise UserError(f"{path}: MindSpore exports only to paths made of letters, digits and @ _ - . : / \\ "
+                    f"(no spaces); choose another --ckpt_dir or run from a folder nearer to it")
+
+
+def export_network(net, path, file_format="MINDIR"):
+    """Write ``net`` (in eval mode) to ``path`` as MindIR or ONNX, input ``[N, 3, 32, 32]`` float32
+    for any N. The file appears only when complete: an existing ``path`` survives a failed export."""
+    folder = os.path.dirname(os.path.abspath(path))
+    # The temporary name already ends with the format's extension, so MindSpore appends none.
+    extension = SUFFIXES[file_format].rsplit(".", 1)[1]
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.{extension}")
+    images = ms.Tensor(shape=[None, *INPUT_SHAPE], dtype=ms.float32)
+    net.set_train(False)
+    try:
+        name = _exportable_name(tmp)
+        if file_format == "MINDIR":
+            ms.export(net, images, file_name=name, file_format="MINDIR")
+        else:
+            ms.onnx.export(net, images, file_name=name, input_names=["images"], output_names=["logits"])
+        if not os.path.isfile(tmp):
+            # ms.onnx.export logs a failed write instead of raising.
+            raise UserError(f"{path}: MindSpore could not write the {file_format} file")
+        _replace(tmp, path)   # MindSpore writes MindIR read-only, which Windows will not replace
+    except OSError as err:
+        raise UserError(f"{path}: cannot write it ({err.strerror or err})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
