@@ -1,7 +1,10 @@
 """Checkpoints that are written atomically and loaded strictly."""
 import json
+import logging
 import os
+import shutil
 import stat
+import tempfile
 
 import mindspore as ms
 
@@ -20,25 +23,38 @@ def _replace(tmp, path):
 def save_atomic(params, path, state=None):
     """Write ``params`` (a Cell or a list of Parameters) to ``path`` via a temporary file + rename.
 
-    An interrupted or failed write leaves the previous ``path`` untouched. ``state`` (a JSON-able
-    dict) is stored beside the parameters.
+    An interrupted or failed write (disk full, ...) leaves the previous ``path`` untouched and no
+    temporary file behind; a failure is reported as a UserError. ``state`` (a JSON-able dict) is
+    stored beside the parameters.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.ckpt")
     append = {STATE_KEY: json.dumps(state)} if state is not None else None
+    work = None
     try:
-        ms.save_checkpoint(params, tmp, append_dict=append)
+        # A private folder beside the target: same file system (atomic rename), and it also holds
+        # the temporary file MindSpore writes before its own rename, so cleaning up is one rmtree.
+        work = tempfile.mkdtemp(prefix=".saving-", dir=os.path.dirname(os.path.abspath(path)))
+        tmp = os.path.join(work, "state.ckpt")
+        # MindSpore logs a CRITICAL line of its own on a failed write; ours below is the one line.
+        logging.disable(logging.CRITICAL)
+        try:
+            ms.save_checkpoint(params, tmp, append_dict=append)
+        finally:
+            logging.disable(logging.NOTSET)
         _replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    except OSError as err:
+        raise UserError(f"cannot write the checkpoint {path} ({err.strerror or err}); "
+                        f"the previous file, if any, is unchanged") from None
+    finally:
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def read_checkpoint(path, what="checkpoint"):
     """Parameters (name -> Parameter) and the stored loop state (or None) of a checkpoint file."""
     if not os.path.isfile(path):
         raise UserError(f"{what} {path} not found")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{what} {path} is an empty file")
     try:
         params = ms.load_checkpoint(path)
     except (ValueError, RuntimeError, TypeError, OSError) as err:

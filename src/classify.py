@@ -1,9 +1,9 @@
 """The training loop, written once: ``Classify`` trains a network alone; ``Distill`` (distill.py)
 supplies only a teacher and a different loss."""
 import math
-import os
 import signal
 import time
+from contextlib import contextmanager
 
 import mindspore as ms
 from mindspore import nn
@@ -30,7 +30,7 @@ class Classify:
     def __init__(self, net, train_loader, test_loader, args, outputs, run_log, dist=None):
         self.net, self.train_loader, self.test_loader = net, train_loader, test_loader
         self.args, self.out, self.log = args, outputs, run_log
-        self.rank = dist.rank if dist else 0
+        self.dist, self.rank = dist, dist.rank if dist else 0
         steps = len(train_loader)
         self.lr = build_schedule(args.scheduler, args.lr, args.epoches, steps)
         # One parameter group: weight decay then applies to every parameter, BN's gamma/beta included,
@@ -81,6 +81,7 @@ class Classify:
         self.history = state["history"]
         self.best_acc, self.best_epoch = state["best_acc"], state["best_epoch"]
         self.start_epoch = state["epoch"]
+        self.log.message(f"resumed from {path} after epoch {self.start_epoch}")
 
     def _state(self, epoch):
         return {"epoch": epoch, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
@@ -108,6 +109,9 @@ class Classify:
             bar.set_postfix_str(f"loss {sums[0] / seen:.4f} acc {sums[3] / seen:.4f} "
                                 f"{seen / (time.perf_counter() - started):.0f} img/s")
         bar.close()
+        if self.dist:
+            # Each rank saw its own slice of every batch: report statistics over all of them.
+            *sums, seen = self.dist.all_sum(sums + [seen])
         seconds = time.perf_counter() - started
         return {"loss": sums[0] / seen, "ce": sums[1] / seen, "kd": sums[2] / seen,
                 "train_acc": sums[3] / seen, "train_seconds": seconds, "img_per_s": seen / seconds}
@@ -115,24 +119,15 @@ class Classify:
     def fit(self):
         """Train from ``start_epoch`` to the last epoch; Ctrl-C / SIGTERM stop cleanly after the
         last saved epoch (MindSpore turns Ctrl-C during graph execution into SIGTERM)."""
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        for s in handlers:
-            signal.signal(s, stop)
         try:
-            for epoch in range(self.start_epoch, self.args.epoches):
-                self.run_epoch(epoch)
+            with StopSignals() as self.signals:
+                for epoch in range(self.start_epoch, self.args.epoches):
+                    self.run_epoch(epoch)
         except KeyboardInterrupt:
             done = self.history[-1]["epoch"] if self.history else 0
             where = (f"the state after epoch {done} is in {self.out.last}; continue with the same "
                      f"command plus --resume auto" if done else "no epoch was completed")
             raise Interrupted(f"interrupted; {where}") from None
-        finally:
-            for s, h in handlers.items():
-                signal.signal(s, h)
         if self.rank == 0:
             save_atomic(self.net, self.out.ckpt)
         return self.history
@@ -140,15 +135,53 @@ class Classify:
     def run_epoch(self, epoch):
         started = time.perf_counter()
         record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+        if self.dist:
+            # BatchNorm's moving statistics are not reduced with the gradients: each rank tracked
+            # its own slices. Averaging them keeps every rank's network identical.
+            self.dist.average([p for p in self.net.get_parameters() if not p.requires_grad])
+        record["lr"] = float(self.lr[min((epoch + 1) * len(self.train_loader), len(self.lr)) - 1])
+        if self.rank != 0:
+            return  # rank 0 alone evaluates, logs and saves (the other ranks' networks are equal)
         self.net.set_train(False)
         record["test_acc"] = evaluate(self.net, self.test_loader)[0]
-        record["lr"] = float(self.lr[min((epoch + 1) * len(self.train_loader), len(self.lr)) - 1])
         record["epoch_seconds"] = time.perf_counter() - started
-        self.history.append(record)
-        if self.rank != 0:
-            return
-        if record["test_acc"] > self.best_acc:
-            self.best_acc, self.best_epoch = record["test_acc"], epoch + 1
-            save_atomic(self.net, self.out.best)
-        save_atomic(self.state_params(), self.out.last, self._state(epoch + 1))
-        self.log.epoch(record, self.history)
+        # The epoch's checkpoints, history and log line are written together or not at all.
+        with self.signals.held():
+            self.history.append(record)
+            if record["test_acc"] > self.best_acc:
+                self.best_acc, self.best_epoch = record["test_acc"], epoch + 1
+                save_atomic(self.net, self.out.best)
+            save_atomic(self.state_params(), self.out.last, self._state(epoch + 1))
+            self.log.epoch(record, self.history)
+
+
+class StopSignals:
+    """Within ``with``: SIGINT and SIGTERM raise KeyboardInterrupt, except inside ``held()``, where
+    they wait until the block has finished."""
+
+    def __enter__(self):
+        self.holding, self.pending = False, False
+        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in self.previous:
+            signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum, frame):
+        if self.holding:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            raise KeyboardInterrupt

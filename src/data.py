@@ -274,11 +274,14 @@ class BatchLoader:
         order = rng.permutation(n) if self.train else np.arange(n)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
-            if self.num_shards > 1:
-                idx = np.array_split(idx, self.num_shards)[self.shard_id]
             x = self.images[idx]
             if self.train:
+                # Augment the whole global batch, then slice: the draws then do not depend on the
+                # number of shards, and N ranks see exactly the batch one process would.
                 x = random_crop_flip(x, rng)
+            if self.num_shards > 1:
+                part = np.array_split(np.arange(len(idx)), self.num_shards)[self.shard_id]
+                x, idx = x[part], idx[part]
             yield self.normalizer(x), self.labels[idx]
 
     def epoch(self, epoch=0):

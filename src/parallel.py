@@ -2,6 +2,8 @@
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass
 class DataParallel:
@@ -9,20 +11,36 @@ class DataParallel:
     size: int
 
     def grad_reducer(self, parameters):
-        """Averages the gradients of all ranks (one all-reduce per step)."""
+        """Averages the gradients of all ranks (one all-reduce per step, inside the compiled step)."""
         from mindspore import nn
         return nn.DistributedGradReducer(parameters, mean=True, degree=self.size)
 
+    def all_sum(self, values):
+        """Element-wise sum over all ranks of a short list of numbers (float32, run eagerly)."""
+        import mindspore as ms
+        from mindspore import ops
+        return [float(v) for v in ops.AllReduce()(ms.Tensor(np.asarray(values, np.float32))).asnumpy()]
+
+    def average(self, parameters):
+        """Replace each parameter by its mean over all ranks (identical on every rank afterwards)."""
+        from mindspore import ops
+        reduce = ops.AllReduce()
+        for p in parameters:
+            p.set_data(reduce(p.value()) / self.size)
+
 
 def launched_by_msrun():
-    return os.environ.get("MS_ROLE") == "MS_WORKER" and int(os.environ.get("MS_WORKER_NUM", "1")) > 1
+    # msrun runs the script in its scheduler process too (MS_SCHED); that one must call init() as
+    # well, or the workers wait for it forever.
+    return os.environ.get("MS_ROLE") in ("MS_SCHED", "MS_WORKER")
 
 
 def init_data_parallel():
-    """A ``DataParallel`` for a process started by ``msrun`` with several workers, else None.
+    """A ``DataParallel`` for a process started by ``msrun``, else None.
 
-    Must run after the device is set. Each rank computes the gradient of its slice of the global
-    batch; the averaged gradient equals a single process's at the global batch size.
+    Must run after the device is set. In msrun's scheduler process ``init()`` serves the workers and
+    ends the process. Each rank computes the gradient of its slice of every global batch; the
+    averaged gradient equals a single process's at the global batch size.
     """
     if not launched_by_msrun():
         return None

@@ -28,11 +28,18 @@ def prepare_run(args):
     folder = prepare_dataset(args.data_dir, args.dataset, args.download)
     train_x, train_y = load_split(folder, args.dataset, "train", args.n_classes)
     test_x, test_y = load_split(folder, args.dataset, "test", args.n_classes)
+    last_batch = len(train_y) % args.batch_size or args.batch_size
+    if dist and last_batch < dist.size:
+        raise UserError(f"--batch_size {args.batch_size}: with {len(train_y)} training images a batch of "
+                        f"{last_batch} would leave some of the {dist.size} processes without data")
     norm = Normalizer(info.mean, info.std)
     shards = dict(num_shards=dist.size, shard_id=dist.rank) if dist else {}
     train = BatchLoader(train_x, train_y, args.batch_size, norm, train=True, seed=args.seed, **shards)
     test = BatchLoader(test_x, test_y, args.eval_batch_size, norm, train=False)
     log = RunLog(outputs.log, outputs.metrics, outputs.record, enabled=dist is None or dist.rank == 0)
-    log.start(flags_for_record(args), environment_info(args.device_target), resumed_from=resume)
+    env = environment_info(args.device_target)
+    if dist:
+        env["data_parallel_processes"] = dist.size
+    log.start(flags_for_record(args), env, resumed_from=resume)
     return SimpleNamespace(outputs=outputs, resume=resume, dist=dist, train=train, test=test,
                            log=log, data_folder=folder)
