@@ -119,6 +119,7 @@ class Classify:
     def fit(self):
         """Train from ``start_epoch`` to the last epoch; Ctrl-C / SIGTERM stop cleanly after the
         last saved epoch (MindSpore turns Ctrl-C during graph execution into SIGTERM)."""
+        self.log.begin()
         try:
             with StopSignals() as self.signals:
                 for epoch in range(self.start_epoch, self.args.epoches):

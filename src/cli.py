@@ -1,5 +1,6 @@
 """Command-line flags shared by the entry points (names and defaults are the spec's) and their checks."""
 import argparse
+import math
 import os
 import secrets
 from types import SimpleNamespace
@@ -21,17 +22,32 @@ def str2bool(text):
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
-def positive(kind):
+def positive(kind, allow_zero=False):
+    """A flag type: a finite number of ``kind`` above zero (or at least zero, with ``allow_zero``)."""
+    adjective = "non-negative" if allow_zero else "positive"
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
+            raise argparse.ArgumentTypeError(f"expected a {adjective} number, got {text!r}")
         return value
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = f"{adjective} {kind.__name__}"
     return parse
+
+
+def seed_value(text):
+    """A seed NumPy, Python and MindSpore all accept: an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,8 +79,9 @@ def add_train_flags(p, log_name, ckpt_name):
     p.add_argument("--epoches", type=positive(int), default=240, help="training epochs (paper: 240)")
     p.add_argument("--lr", type=positive(float), default=0.03,
                    help="base learning rate (spec: 0.03; paper: 0.05)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight_decay", type=float, default=5e-4, help="L2 weight decay (paper: 5e-4)")
+    p.add_argument("--momentum", type=positive(float, allow_zero=True), default=0.9, help="SGD momentum")
+    p.add_argument("--weight_decay", type=positive(float, allow_zero=True), default=5e-4,
+                   help="L2 weight decay (paper: 5e-4)")
     p.add_argument("--scheduler", default="step", choices=SCHEDULERS,
                    help="step: paper's 5-epoch warm-up, x0.1 at 150/180/210 of 240 epochs (scaled); "
                         "poly: port's 3-epoch warm-up then (1-t)^2 decay")
@@ -76,7 +93,7 @@ def add_train_flags(p, log_name, ckpt_name):
     p.add_argument("--ckpt_name", default=ckpt_name, help="final checkpoint file name")
     p.add_argument("--resume", default=None,
                    help="continue a run: a *-last.ckpt path, or 'auto' for this run's own")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed_value, default=None,
                    help="random seed (default: drawn at random and recorded in the log)")
     p.add_argument("--deterministic", type=str2bool, default=False,
                    help="bit-identical CPU runs for a given seed (one operator thread: slower)")
@@ -104,6 +121,10 @@ def ensure_writable_dir(path, flag):
 
 def output_paths(args):
     """Where a run writes: the final checkpoint, its -last/-best siblings, log, metrics, run record."""
+    for flag, name in (("--ckpt_name", args.ckpt_name), ("--log_name", args.log_name)):
+        if not name or os.path.basename(name) != name or name in (".", ".."):
+            raise UserError(f"{flag} {name!r}: expected a file name without a folder "
+                            f"(the folder is {flag[:-5]}_dir)")
     ensure_writable_dir(args.ckpt_dir, "--ckpt_dir")
     ensure_writable_dir(args.log_dir, "--log_dir")
     name = args.ckpt_name if args.ckpt_name.endswith(".ckpt") else args.ckpt_name + ".ckpt"

@@ -108,7 +108,7 @@ def _progress(done, total):
     sys.stderr.flush()
 
 
-def download(url, dest, md5=None):
+def download(url, dest, md5):
     """Download ``url`` to ``dest`` through a ``.part`` file; ``dest`` appears only if the md5 matches."""
     part = dest + ".part"
     try:
@@ -129,18 +129,20 @@ def download(url, dest, md5=None):
             os.remove(part)
         raise UserError(f"could not download {url} ({err}); download it by hand and point "
                         f"--data_dir at the folder holding it or its extracted contents") from None
-    verify_md5(part, md5, shown_name=dest)
+    actual = md5sum(part)
+    if actual != md5:
+        os.remove(part)
+        raise UserError(f"{url}: md5 {actual} does not match the expected {md5} "
+                        f"(truncated or corrupt download; it was removed)")
     os.replace(part, dest)
 
 
-def verify_md5(path, md5, shown_name=None):
-    if md5 is None:
-        return
+def verify_md5(path, md5):
+    """Check an archive found in the data folder; the user's file is left in place either way."""
     actual = md5sum(path)
     if actual != md5:
-        os.remove(path)
-        raise UserError(f"{shown_name or path}: md5 {actual} does not match the expected {md5} "
-                        f"(truncated or corrupt download; it was removed)")
+        raise UserError(f"{path}: md5 {actual} does not match the expected {md5} (truncated or "
+                        f"corrupt; delete it to download again, or replace it)")
 
 
 def safe_extract(archive, dest):

@@ -1,4 +1,5 @@
 """Device, execution mode, seeds and determinism: set up once, before any network runs."""
+import logging
 import os
 import random
 
@@ -22,6 +23,9 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None):
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
     import mindspore as ms
 
+    # MindSpore logs ERROR lines of its own (missing CUDA libraries, ...) before failing here; the
+    # UserError below is the one line the user needs.
+    logging.disable(logging.ERROR)
     try:
         if device_id is None:
             ms.set_device(target)
@@ -31,6 +35,8 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None):
         reason = str(err).strip().splitlines()[0].split(". ")[0]
         raise UserError(f"--device_target {target}: this MindSpore installation cannot use it "
                         f"({reason})") from None
+    finally:
+        logging.disable(logging.NOTSET)
     ms.set_context(mode=ms.GRAPH_MODE)
     random.seed(seed)
     np.random.seed(seed)

@@ -12,10 +12,14 @@ def run_main(main, argv=None):
     try:
         return main(argv)
     except UserError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        # One line even when the message quotes a library's multi-line text.
+        print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as err:
         print(f"{prog}: {err}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # Ctrl-C before training started (loading, compiling): nothing saved
+        print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
 
 

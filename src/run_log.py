@@ -56,22 +56,35 @@ class RunLog:
     def __init__(self, log_path, metrics_path, record_path, enabled=True):
         self.log_path, self.metrics_path, self.record_path = log_path, metrics_path, record_path
         self.enabled = enabled
+        self._held = None    # (record, log text) from start() until begin()
 
     def _append(self, text):
+        if self._held is not None:
+            self._held[1].append(text)
+            return
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(text)
 
     def start(self, args, env, resumed_from=None):
+        """Prepare the run record and the log header; ``begin()`` writes them (and the messages
+        logged in between), so a run refused before training changes no file of an earlier run."""
         if not self.enabled:
             return
         now = datetime.datetime.now().isoformat(timespec="seconds")
         record = {"started": now, "command": " ".join(sys.argv), "args": args, "environment": env,
                   "resumed_from": resumed_from}
-        write_text_atomic(self.record_path, json.dumps(record, indent=2) + "\n")
         lines = [f"# run started {now}" + (f", resumed from {resumed_from}" if resumed_from else "")]
         lines += [f"{k}: {v}" for k, v in args.items()]
         lines += [f"# {k}: {v}" for k, v in env.items()]
-        self._append("\n".join(lines) + "\n")
+        self._held = (record, ["\n".join(lines) + "\n"])
+
+    def begin(self):
+        """Training starts: write what ``start()`` prepared and the messages held since."""
+        if self._held is None:
+            return
+        (record, texts), self._held = self._held, None
+        write_text_atomic(self.record_path, json.dumps(record, indent=2) + "\n")
+        self._append("".join(texts))
 
     def epoch(self, record, history):
         if not self.enabled:

@@ -1,0 +1,175 @@
+"""Never lose a run: Ctrl-C + --resume equals an uninterrupted run; atomic checkpoints; determinism."""
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", "3",
+         "--batch_size", "64", "--deterministic", "True", "--ckpt_name", "r8"]
+
+
+def start(folder, data_dir, *extra):
+    """run_classify.py in the background, writing everything to ``folder``."""
+    env = dict(os.environ, GLOG_v="3")
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "run_classify.py"), "--data_dir", data_dir,
+                             *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc, code=0):
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, err
+    return out, err
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def results(folder):
+    """The metrics file without its timings."""
+    with open(os.path.join(folder, "r8.metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    return [{k: v for k, v in r.items() if "second" not in k and k != "img_per_s"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def runs(cifar100_dir, tmp_path_factory):
+    """Deterministic 3-epoch runs (one operator thread each, so several at a time): ``full`` and
+    ``again`` (seed 5), ``other`` (seed 6), and ``cut`` (seed 5), stopped by SIGINT during epoch 2
+    and then resumed with ``--resume auto``."""
+    root = tmp_path_factory.mktemp("resume")
+    d = {name: str(root / name) for name in ("full", "again", "other", "cut")}
+    cut = start(d["cut"], cifar100_dir, "--seed", 5)
+    full = start(d["full"], cifar100_dir, "--seed", 5)
+    other = start(d["other"], cifar100_dir, "--seed", 6)
+    for line in cut.stdout:                       # Ctrl-C as soon as epoch 1 is reported
+        if line.startswith("[Epoch:1]"):
+            cut.send_signal(signal.SIGINT)
+            break
+    _, cut_err = finish(cut, 130)
+    resumed = start(d["cut"], cifar100_dir, "--seed", 5, "--resume", "auto")
+    finish(full)
+    again = start(d["again"], cifar100_dir, "--seed", 5)
+    finish(other)
+    resumed_out, _ = finish(resumed)
+    finish(again)
+    return d, cut_err, resumed_out
+
+
+def test_interrupt_says_how_to_resume(runs):
+    d, cut_err, _ = runs
+    last = os.path.join(d["cut"], "r8-last.ckpt")
+    assert cut_err.strip() == (f"run_classify.py: interrupted; the state after epoch 1 is in {last}; "
+                               f"continue with the same command plus --resume auto")
+
+
+def test_resumed_run_equals_uninterrupted(runs):
+    d, _, resumed_out = runs
+    assert f"resumed from {os.path.join(d['cut'], 'r8-last.ckpt')} after epoch 1" in resumed_out
+    for name in ("r8.ckpt", "r8-best.ckpt"):
+        assert digest(os.path.join(d["cut"], name)) == digest(os.path.join(d["full"], name)), name
+    # Same losses, accuracies and learning rates epoch by epoch: the schedule position was restored.
+    assert results(d["cut"]) == results(d["full"])
+    assert [r["epoch"] for r in results(d["cut"])] == [1, 2, 3]
+    with open(os.path.join(d["cut"], "student-nokd.log")) as f:
+        log = f.read()
+    assert log.count("# run started") == 2 and log.count("resumed from") == 2
+    for epoch in (1, 2, 3):
+        assert log.count(f"[Epoch:{epoch}]") == 1
+
+
+def test_same_seed_identical_other_seed_differs(runs):
+    d, _, _ = runs
+    assert digest(os.path.join(d["again"], "r8.ckpt")) == digest(os.path.join(d["full"], "r8.ckpt"))
+    assert digest(os.path.join(d["other"], "r8.ckpt")) != digest(os.path.join(d["full"], "r8.ckpt"))
+    assert results(d["other"]) != results(d["full"])
+
+
+def test_run_records_itself(runs):
+    d, _, _ = runs
+    with open(os.path.join(d["full"], "r8.run.json")) as f:
+        record = json.load(f)
+    assert record["args"]["seed"] == 5 and record["args"]["deterministic"] is True
+    env = record["environment"]
+    for key in ("package_version", "mindspore", "numpy", "python", "device_target"):
+        assert env[key], key
+    with open(os.path.join(d["full"], "student-nokd.log")) as f:
+        log = f.read()
+    assert "seed: 5" in log and f"# mindspore: {env['mindspore']}" in log
+
+
+def test_drawn_seed_is_recorded_and_reused_on_resume(cifar100_dir, tmp_path):
+    """Without --seed a seed is drawn and logged; --resume continues with the seed of the run."""
+    from mindspore import nn
+    import run_classify
+    from src.checkpoint import save_atomic
+    from src.cli import parse
+    from src.run_setup import prepare_run
+    argv = ["--data_dir", cifar100_dir, "--download", "False", "--ckpt_dir", str(tmp_path),
+            "--log_dir", str(tmp_path), "--ckpt_name", "r8"]
+    fresh = parse(run_classify.build_parser(), argv)
+    assert 0 <= fresh.seed < 2 ** 31 and fresh.seed_was_drawn
+    save_atomic(nn.Dense(2, 2), str(tmp_path / "r8-last.ckpt"), {"epoch": 1, "args": {"seed": 1234}})
+    args = parse(run_classify.build_parser(), argv + ["--resume", "auto"])
+    run = prepare_run(args)
+    assert args.seed == 1234 and run.resume == str(tmp_path / "r8-last.ckpt")
+    run.log.begin()
+    assert "seed: 1234" in (tmp_path / "student-nokd.log").read_text()
+
+
+# -- atomic writes ---------------------------------------------------------------------------------
+def _net_and_params():
+    from mindspore import nn
+    net = nn.Dense(4, 3)
+    return net, {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+
+
+@pytest.mark.parametrize("crash", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch, crash):
+    import mindspore as ms
+    import mindspore.train.serialization as serialization
+    from src.checkpoint import read_checkpoint, save_atomic
+    from src.errors import UserError
+    net, before = _net_and_params()
+    path = str(tmp_path / "net-last.ckpt")
+    save_atomic(net, path, {"epoch": 1})
+    for p in net.get_parameters():
+        p.set_data(ms.Tensor(p.asnumpy() + 1))
+    real_write = serialization._write_parameter_bytes_data
+
+    def write_then_crash(name, value, f, *args, **kwargs):
+        real_write(name, value, f, *args, **kwargs)   # part of the file is on disk when it fails
+        raise crash
+
+    monkeypatch.setattr(serialization, "_write_parameter_bytes_data", write_then_crash)
+    with pytest.raises(UserError if isinstance(crash, OSError) else KeyboardInterrupt) as info:
+        save_atomic(net, path, {"epoch": 2})
+    if isinstance(crash, OSError):
+        assert str(info.value) == (f"cannot write the checkpoint {path} (No space left on device); "
+                                   f"the previous file, if any, is unchanged")
+    monkeypatch.undo()
+    params, state = read_checkpoint(path)
+    assert state == {"epoch": 1}
+    for name, value in before.items():
+        np.testing.assert_array_equal(params[name].asnumpy(), value)
+    assert os.listdir(tmp_path) == ["net-last.ckpt"]   # no temporary file left behind
+
+
+def test_overwrite_replaces_atomically(tmp_path):
+    from src.checkpoint import read_checkpoint, save_atomic
+    net, _ = _net_and_params()
+    path = str(tmp_path / "net.ckpt")
+    save_atomic(net, path, {"epoch": 1})
+    save_atomic(net, path, {"epoch": 2})          # MindSpore writes read-only files: still replaced
+    assert read_checkpoint(path)[1] == {"epoch": 2}
+    assert os.listdir(tmp_path) == ["net.ckpt"]
