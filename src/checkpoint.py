@@ -57,9 +57,9 @@ def read_checkpoint(path, what="checkpoint"):
         raise UserError(f"{what} {path} is an empty file")
     try:
         params = ms.load_checkpoint(path)
-    except (ValueError, RuntimeError, TypeError, OSError) as err:
-        raise UserError(f"{what} {path} is not a readable MindSpore checkpoint "
-                        f"({str(err).strip().splitlines()[0]})") from None
+    except (ValueError, RuntimeError, TypeError, OSError):
+        raise UserError(f"{what} {path} is not a readable MindSpore checkpoint (truncated, corrupt "
+                        f"or another format)") from None
     state = params.pop(STATE_KEY, None)
     return params, (json.loads(state) if isinstance(state, str) else None)
 

@@ -68,7 +68,9 @@ class Classify:
         differing = [f"--{k} {state['args'].get(k)} (now {getattr(self.args, k)})"
                      for k in self.resume_keys() if state["args"].get(k) != getattr(self.args, k)]
         if differing:
-            raise UserError(f"--resume {path}: it was trained with other settings: {', '.join(differing)}")
+            more = f" (+{len(differing) - 4} more)" if len(differing) > 4 else ""
+            raise UserError(f"--resume {path}: it was trained with other settings: "
+                            f"{', '.join(differing[:4])}{more}")
         targets = self.state_params()
         # Besides the network: the momenta, the step counter and the momentum factor (a Parameter).
         check_fits(self.net, params, path, "--resume checkpoint",

@@ -109,6 +109,8 @@ def parse(parser, argv):
 
 
 def ensure_writable_dir(path, flag):
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{flag} {path}: a file is in the way (expected a folder)")
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write-test-{os.getpid()}")

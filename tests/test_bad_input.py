@@ -306,13 +306,16 @@ def test_output_folder_not_writable(ws, flag, where, capsys, monkeypatch):
     # Tests run as root, for whom chmod blocks nothing: a regular file stands where a folder must be.
     path = ws.p("a_file") if where == "file" else ws.p("a_file", "sub")
     check_refused(ws, "run_classify.py", classify_argv(ws, **{flag: path}),
-                  f"--{flag} {path}: not a writable folder", capsys, monkeypatch)
+                  f"--{flag} {path}: " + ("a file is in the way (expected a folder)" if where == "file"
+                                          else "not a writable folder (Not a directory)"),
+                  capsys, monkeypatch)
 
 
 RESUME_CASES = [
     ("missing.ckpt", "--resume {path}: no such checkpoint"),
     ("empty.ckpt", "--resume checkpoint {path} is an empty file"),
-    ("garbage.ckpt", "--resume checkpoint {path} is not a readable MindSpore checkpoint"),
+    ("garbage.ckpt", "--resume checkpoint {path} is not a readable MindSpore checkpoint (truncated, "
+                     "corrupt or another format)"),
     ("truncated.ckpt", "--resume checkpoint {path} is not a readable MindSpore checkpoint"),
     ("cifar100-ResNet8.ckpt", "--resume {path}: a plain network checkpoint, not a training state "
                               "(use the run's *-last.ckpt)"),
@@ -383,7 +386,7 @@ DISTILL_CASES = [
      "--ckpt_name cifar100-ResNet8.ckpt: the student would overwrite the teacher checkpoint"),
     ({"ckpt_dir": "{ckpts}", "ckpt_name": "cifar100-ResNet8"}, "the student would overwrite the teacher"),
     ({"resume": "{ckpts}/other-last.ckpt"}, "it was trained with other settings: --epoches 5 (now 1), "
-                                            "--lr 0.1 (now 0.03), --t_net None (now ResNet)"),
+                                            "--lr 0.1 (now 0.03), --t_net None (now ResNet), --t_n_layer None (now 8) (+6 more)"),
 ]
 
 

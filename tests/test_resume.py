@@ -16,12 +16,27 @@ FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches"
          "--batch_size", "64", "--deterministic", "True", "--ckpt_name", "r8"]
 
 
-def start(folder, data_dir, *extra):
-    """run_classify.py in the background, writing everything to ``folder``."""
+def start(folder, data_dir, *extra, script="run_classify.py"):
+    """An entry point in the background, writing everything to ``folder``."""
     env = dict(os.environ, GLOG_v="3")
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, "run_classify.py"), "--data_dir", data_dir,
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
                              *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def distill(folder, data_dir, teacher, *extra):
+    """A 2-epoch distillation of ResNet8 from ``teacher`` (a ResNet8 checkpoint), seed 5."""
+    return start(folder, data_dir, "--t_net", "ResNet", "--t_n_layer", 8, "--t_ckpt", teacher,
+                 "--epoches", 2, "--seed", 5, *extra, script="run_distill.py")
+
+
+def interrupt_after_epoch_1(proc):
+    """Ctrl-C as soon as the run reports epoch 1; returns its stderr."""
+    for line in proc.stdout:
+        if line.startswith("[Epoch:1]"):
+            proc.send_signal(signal.SIGINT)
+            break
+    return finish(proc, 130)[1]
 
 
 def finish(proc, code=0):
@@ -44,25 +59,27 @@ def results(folder):
 
 @pytest.fixture(scope="module")
 def runs(cifar100_dir, tmp_path_factory):
-    """Deterministic 3-epoch runs (one operator thread each, so several at a time): ``full`` and
-    ``again`` (seed 5), ``other`` (seed 6), and ``cut`` (seed 5), stopped by SIGINT during epoch 2
-    and then resumed with ``--resume auto``."""
+    """Deterministic runs (one operator thread each, so several at a time). run_classify.py for 3
+    epochs: ``full`` and ``again`` (seed 5), ``other`` (seed 6), and ``cut`` (seed 5), stopped by
+    SIGINT during epoch 2 and resumed with ``--resume auto``; run_distill.py for 2 epochs with
+    ``full``'s network as the teacher: ``kd_full``, and ``kd_cut`` stopped and resumed alike."""
     root = tmp_path_factory.mktemp("resume")
-    d = {name: str(root / name) for name in ("full", "again", "other", "cut")}
+    d = {name: str(root / name) for name in ("full", "again", "other", "cut", "kd_full", "kd_cut")}
     cut = start(d["cut"], cifar100_dir, "--seed", 5)
     full = start(d["full"], cifar100_dir, "--seed", 5)
     other = start(d["other"], cifar100_dir, "--seed", 6)
-    for line in cut.stdout:                       # Ctrl-C as soon as epoch 1 is reported
-        if line.startswith("[Epoch:1]"):
-            cut.send_signal(signal.SIGINT)
-            break
-    _, cut_err = finish(cut, 130)
+    cut_err = interrupt_after_epoch_1(cut)
     resumed = start(d["cut"], cifar100_dir, "--seed", 5, "--resume", "auto")
     finish(full)
+    teacher = os.path.join(d["full"], "r8.ckpt")
     again = start(d["again"], cifar100_dir, "--seed", 5)
+    kd_full = distill(d["kd_full"], cifar100_dir, teacher)
     finish(other)
+    interrupt_after_epoch_1(distill(d["kd_cut"], cifar100_dir, teacher))
+    kd_resumed = distill(d["kd_cut"], cifar100_dir, teacher, "--resume", "auto")
     resumed_out, _ = finish(resumed)
-    finish(again)
+    for proc in (again, kd_full, kd_resumed):
+        finish(proc)
     return d, cut_err, resumed_out
 
 
@@ -86,6 +103,13 @@ def test_resumed_run_equals_uninterrupted(runs):
     assert log.count("# run started") == 2 and log.count("resumed from") == 2
     for epoch in (1, 2, 3):
         assert log.count(f"[Epoch:{epoch}]") == 1
+
+
+def test_resumed_distillation_equals_uninterrupted(runs):
+    d, _, _ = runs
+    for name in ("r8.ckpt", "r8-best.ckpt"):
+        assert digest(os.path.join(d["kd_cut"], name)) == digest(os.path.join(d["kd_full"], name)), name
+    assert results(d["kd_cut"]) == results(d["kd_full"])
 
 
 def test_same_seed_identical_other_seed_differs(runs):
