@@ -26,12 +26,13 @@ def export_onnx_bytes(net, n_channels=3, size=32):
     """
     import mindspore as ms
     net.set_train(False)
-    sample = ms.Tensor(np.zeros((1, n_channels, size, size), np.float32))
+    # An input of unknown batch size leaves the batch dimension free in the input and the output
+    # (``dynamic_axes`` would free the input's only).
+    images = ms.Tensor(shape=[None, n_channels, size, size], dtype=ms.float32)
     folder = tempfile.mkdtemp(prefix="teacher-onnx-")
     try:
         path = os.path.join(folder, "teacher.onnx")
-        ms.onnx.export(net, sample, file_name=path, input_names=["images"], output_names=["logits"],
-                       dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        ms.onnx.export(net, images, file_name=path, input_names=["images"], output_names=["logits"])
         if not os.path.isfile(path):
             # ms.onnx.export logs a failure instead of raising it.
             raise RuntimeError("MindSpore could not export the teacher to ONNX")
@@ -56,7 +57,6 @@ class OnnxTeacher:
         opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
         self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
 
     def logits(self, images):
