@@ -7,6 +7,7 @@ including that MindSpore itself prints nothing more.
 import errno
 import hashlib
 import importlib
+import io
 import os
 import pickle
 import subprocess
@@ -58,7 +59,6 @@ def bad_data(root, name, train=None, raw=None):
 
 def tar_with(path, members):
     """A tar.gz from (name, bytes or None for a symlink) pairs."""
-    import io
     with tarfile.open(path, "w:gz") as tar:
         for name, payload in members:
             info = tarfile.TarInfo(name)
@@ -74,11 +74,13 @@ def tar_with(path, members):
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     """A workspace of good and bad files; every case must leave all of them unchanged."""
-    import mindspore as ms
     from src.checkpoint import save_atomic
     from src.models import build_network
     root = str(tmp_path_factory.mktemp("bad_input"))
-    p = lambda *parts: os.path.join(root, *parts)   # noqa: E731
+
+    def p(*parts):
+        return os.path.join(root, *parts)
+
     write_cifar100(p("data"), n_train=64, n_test=20, n_classes=10)
     os.makedirs(p("ckpts"))
     teacher = build_network("ResNet", 8, 100)
