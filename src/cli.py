@@ -96,7 +96,8 @@ def add_train_flags(p, log_name, ckpt_name):
     p.add_argument("--seed", type=seed_value, default=None,
                    help="random seed (default: drawn at random and recorded in the log)")
     p.add_argument("--deterministic", type=str2bool, default=False,
-                   help="bit-identical CPU runs for a given seed (one operator thread: slower)")
+                   help="bit-identical CPU runs for a given seed (one operator thread; may be slower "
+                        "on machines with many cores)")
     p.add_argument("--device_target", default="CPU", choices=DEVICES, help="device to run on")
 
 
