@@ -3,6 +3,7 @@ import json
 import os
 
 from src.cli import Parser, add_data_flags, ensure_writable_dir, positive
+from src.data import INPUT_NORMS
 from src.device import DEVICES
 from src.errors import UserError, run_main
 from src.models import MODELS, check_network, default_net_name
@@ -44,6 +45,9 @@ def build_parser():
                         "(authors' analysis: 1.25)")
     p.add_argument("--ats_t_factor", type=positive(float), default=ATS_FACTORS[1],
                    help="... and t_tau = this * tau on the wrong classes (authors' analysis: 0.75)")
+    p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
+                   help="input normalisation the teachers were trained with: dataset (this "
+                        "package's) or imagenet (the authors' PyTorch teachers)")
     p.add_argument("--batch_size", type=positive(int), default=500, help="images per forward batch")
     p.add_argument("--out_dir", default="./outputs/teacher_stats",
                    help="folder receiving teacher_stats.csv/.json/.png/.pdf")
@@ -84,7 +88,7 @@ def main(argv=None):
     ensure_writable_dir(args.out_dir, "--out_dir")
     from src.plots import plot_teacher_stats, pyplot
     pyplot()
-    from src.data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
+    from src.data import BatchLoader, Normalizer, dataset_info, load_split, normalization_stats, prepare_dataset
     from src.device import setup_device
     from src.teacher import load_teacher
     from src.teacher_stats import collect_logits
@@ -95,7 +99,8 @@ def main(argv=None):
     setup_device(args.device_target, seed=0)
     folder = prepare_dataset(args.data_dir, args.dataset, args.download)
     images, labels = load_split(folder, args.dataset, args.split, n_classes)
-    loader = BatchLoader(images, labels, args.batch_size, Normalizer(info.mean, info.std), train=False)
+    loader = BatchLoader(images, labels, args.batch_size, Normalizer(*normalization_stats(info, args.t_input_norm)),
+                         train=False)
     factors = (args.ats_tp_factor, args.ats_t_factor)
     rows = []
     for s in specs:

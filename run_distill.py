@@ -2,6 +2,7 @@
 import os
 
 from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags, parse, positive
+from src.data import INPUT_NORMS
 from src.distill import KD_WAYS, Distill, teacher_taus
 from src.errors import UserError, run_main
 from src.models import build_network, check_network
@@ -30,6 +31,9 @@ def build_parser():
                    help="what runs the frozen teacher: onnxruntime (its ONNX export; about 3x "
                         "faster on the CPU; optional package), mindspore, or auto (onnxruntime "
                         "on the CPU when installed, else mindspore)")
+    p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
+                   help="input normalisation the teacher was trained with: dataset (this package's "
+                        "teachers) or imagenet (the authors' PyTorch teachers, see convert_torch.py)")
     add_train_flags(p, log_name="student-kd-ats.log", ckpt_name=None)
     return p
 
@@ -59,14 +63,19 @@ def main(argv=None):
     check_network(args.t_net, args.t_n_layer, "--t_net")
     check_network(args.net, args.n_layer)
     resolve_names(args)
+    from src.data import dataset_info, normalization_stats
     from src.evaluate import evaluate
     from src.run_setup import prepare_run
-    from src.teacher import load_teacher, resolve_engine
+    from src.teacher import Renormalized, load_teacher, resolve_engine
     run = prepare_run(args)
     engine, note = resolve_engine(args.teacher_engine, args.device_target)
     # One operator thread keeps a --deterministic run's teacher logits bit-identical too.
     teacher = load_teacher(args.t_net, args.t_n_layer, args.n_classes, args.t_width, args.t_ckpt,
                            engine=engine, threads=1 if args.deterministic else None)
+    if args.t_input_norm != "dataset":
+        info = dataset_info(args.dataset)
+        teacher = Renormalized(teacher, normalization_stats(info, "dataset"),
+                               normalization_stats(info, args.t_input_norm))
     run.log.message(f"teacher engine: {engine}" + (f" ({note})" if note else ""))
     tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
     run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "

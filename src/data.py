@@ -46,6 +46,17 @@ DATASETS = {
 }
 
 
+# What a network may have been trained on: its dataset's own statistics (this package) or ImageNet's
+# (the authors' PyTorch teachers).
+INPUT_NORMS = ("dataset", "imagenet")
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def normalization_stats(info, input_norm):
+    """(mean, std) of the input normalisation ``input_norm`` for the dataset ``info``."""
+    return (info.mean, info.std) if input_norm == "dataset" else IMAGENET_MEAN_STD
+
+
 def dataset_info(name):
     if name not in DATASETS:
         raise UserError(f"--dataset {name!r}: expected one of {', '.join(DATASETS)}")

@@ -3,7 +3,8 @@ from .classify import RESUME_KEYS, Classify
 from .train_step import DistillLoss
 
 KD_WAYS = ("TS", "ATS")
-KD_RESUME_KEYS = ("t_net", "t_n_layer", "t_width", "kd_way", "tp_tau", "t_tau", "s_tau", "lamb")
+KD_RESUME_KEYS = ("t_net", "t_n_layer", "t_width", "t_input_norm", "kd_way", "tp_tau", "t_tau", "s_tau",
+                  "lamb")
 
 
 def teacher_taus(kd_way, tp_tau, t_tau):

@@ -1,5 +1,6 @@
 """The frozen teacher: a trained network run for inference only, by MindSpore or ONNX Runtime."""
 import mindspore as ms
+import numpy as np
 
 from .checkpoint import load_into
 from .errors import UserError
@@ -23,6 +24,26 @@ class Teacher:
 
     def __call__(self, images):
         return self.net(ms.Tensor(images))
+
+
+class Renormalized:
+    """A teacher trained on inputs normalised with other statistics than the student's batches.
+
+    Maps each batch ``x`` (normalised with ``data`` mean/std) to ``x * s_d / s_t + (m_d - m_t) / s_t``,
+    exactly what normalising the same raw pixels with the ``teacher`` mean/std gives (zero padding
+    included, since crops are padded before normalisation).
+    """
+
+    def __init__(self, teacher, data, teacher_stats):
+        (m_d, s_d), (m_t, s_t) = [(np.asarray(m, np.float32), np.asarray(s, np.float32))
+                                  for m, s in (data, teacher_stats)]
+        self.teacher = teacher
+        self.scale = (s_d / s_t).reshape(1, 3, 1, 1)
+        self.shift = ((m_d - m_t) / s_t).reshape(1, 3, 1, 1)
+
+    def __call__(self, images):
+        images = images.asnumpy() if hasattr(images, "asnumpy") else images   # evaluate() passes Tensors
+        return self.teacher(images * self.scale + self.shift)
 
 
 def resolve_engine(engine, device_target="CPU"):
