@@ -388,7 +388,7 @@ DISTILL_CASES = [
      "--ckpt_name cifar100-ResNet8.ckpt: the student would overwrite the teacher checkpoint"),
     ({"ckpt_dir": "{ckpts}", "ckpt_name": "cifar100-ResNet8"}, "the student would overwrite the teacher"),
     ({"resume": "{ckpts}/other-last.ckpt"}, "it was trained with other settings: --epoches 5 (now 1), "
-                                            "--lr 0.1 (now 0.03), --t_net None (now ResNet), --t_n_layer None (now 8) (+6 more)"),
+                                            "--lr 0.1 (now 0.03), --t_net None (now ResNet), --t_n_layer None (now 8) (+"),
 ]
 
 
