@@ -58,6 +58,17 @@ def resolve_names(args):
                         f"run_classify.py, or pass --t_ckpt)")
 
 
+def teacher_threads(deterministic, dist):
+    """ONNX Runtime operator threads for the teacher (None: every usable core)."""
+    from src.onnx_teacher import usable_cores
+    if deterministic:
+        return 1  # keeps a --deterministic run's teacher logits bit-identical too
+    if dist:
+        # msrun's processes share the machine's cores (one machine is the CPU case).
+        return max(1, usable_cores() // dist.size)
+    return None
+
+
 def main(argv=None):
     args = parse(build_parser(), argv)
     check_network(args.t_net, args.t_n_layer, "--t_net")
@@ -69,14 +80,16 @@ def main(argv=None):
     from src.teacher import Renormalized, load_teacher, resolve_engine
     run = prepare_run(args)
     engine, note = resolve_engine(args.teacher_engine, args.device_target)
-    # One operator thread keeps a --deterministic run's teacher logits bit-identical too.
+    if note:
+        run.log.message(note)
     teacher = load_teacher(args.t_net, args.t_n_layer, args.n_classes, args.t_width, args.t_ckpt,
-                           engine=engine, threads=1 if args.deterministic else None)
+                           engine=engine, threads=teacher_threads(args.deterministic, run.dist),
+                           on_onnx_failure=run.log.message if args.teacher_engine == "auto" else None)
+    run.log.message(f"teacher engine: {teacher.engine}")
     if args.t_input_norm != "dataset":
         info = dataset_info(args.dataset)
         teacher = Renormalized(teacher, normalization_stats(info, "dataset"),
                                normalization_stats(info, args.t_input_norm))
-    run.log.message(f"teacher engine: {engine}" + (f" ({note})" if note else ""))
     tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
     run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
                     f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")

@@ -10,6 +10,17 @@ import numpy as np
 TEACHER_ENGINES = ("auto", "mindspore", "onnxruntime")
 
 
+class OnnxTeacherError(RuntimeError):
+    """The teacher could not be exported to ONNX or loaded by ONNX Runtime."""
+
+
+def usable_cores():
+    """Cores this process may run on (``os.sched_getaffinity`` does not exist on Windows or macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def onnxruntime_available():
     try:
         import onnxruntime  # noqa: F401
@@ -32,10 +43,13 @@ def export_onnx_bytes(net, n_channels=3, size=32):
     folder = tempfile.mkdtemp(prefix="teacher-onnx-")
     try:
         path = os.path.join(folder, "teacher.onnx")
-        ms.onnx.export(net, images, file_name=path, input_names=["images"], output_names=["logits"])
+        try:
+            ms.onnx.export(net, images, file_name=path, input_names=["images"], output_names=["logits"])
+        except Exception as e:  # whatever the exporter trips on, the caller may fall back to MindSpore
+            raise OnnxTeacherError(f"MindSpore could not export the teacher to ONNX ({e})") from e
         if not os.path.isfile(path):
-            # ms.onnx.export logs a failure instead of raising it.
-            raise RuntimeError("MindSpore could not export the teacher to ONNX")
+            # ms.onnx.export sometimes logs a failure instead of raising it.
+            raise OnnxTeacherError("MindSpore could not export the teacher to ONNX")
         with open(path, "rb") as f:
             return f.read()
     finally:
@@ -54,10 +68,13 @@ class OnnxTeacher:
     def __init__(self, model_bytes, threads=None):
         import onnxruntime as ort
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        opts.intra_op_num_threads = threads or usable_cores()
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # e.g. an operator this onnxruntime version lacks
+            raise OnnxTeacherError(f"ONNX Runtime could not load the teacher's ONNX export ({e})") from e
 
     def logits(self, images):
         """The logits as a NumPy float32 array."""

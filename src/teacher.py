@@ -6,7 +6,8 @@ from .checkpoint import load_into
 from .errors import UserError
 from .fold_bn import fold_batchnorm
 from .models import build_network
-from .onnx_teacher import TEACHER_ENGINES, OnnxTeacher, export_onnx_bytes, onnxruntime_available
+from .onnx_teacher import (TEACHER_ENGINES, OnnxTeacher, OnnxTeacherError, export_onnx_bytes,
+                           onnxruntime_available)
 
 
 class Teacher:
@@ -65,12 +66,15 @@ def resolve_engine(engine, device_target="CPU"):
 
 
 def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="mindspore",
-                 fold_bn=True, threads=None):
+                 fold_bn=True, threads=None, on_onnx_failure=None):
     """Build the teacher network, load ``ckpt`` into it (every parameter name and shape checked)
-    and return a callable mapping a float32 NCHW batch to logits, run by ``engine``.
+    and return a callable mapping a float32 NCHW batch to logits, run by ``engine`` (the callable's
+    ``engine`` attribute says which engine runs it).
 
     ``onnxruntime`` runs the network's ONNX export (logits equal to MindSpore's within float32
     rounding, see tests/test_speed_levers.py) with ``threads`` operator threads (default: all);
+    if the network cannot be exported or run there, it is a UserError, unless ``on_onnx_failure`` is
+    given: then that callable gets a one-line note and the teacher runs in MindSpore.
     ``mindspore`` runs it with its BatchNorm folded into the convolutions unless ``fold_bn`` is False.
     """
     engine, _ = resolve_engine(engine)
@@ -79,8 +83,13 @@ def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="
     load_into(model, ckpt, f"teacher checkpoint {flag}",
               extra_ok=("moments.", "momentum", "global_step"))
     if engine == "onnxruntime":
-        # ONNX Runtime fuses BatchNorm into the convolutions itself.
-        return OnnxTeacher(export_onnx_bytes(model), threads=threads)
+        try:
+            # ONNX Runtime fuses BatchNorm into the convolutions itself.
+            return OnnxTeacher(export_onnx_bytes(model), threads=threads)
+        except OnnxTeacherError as e:
+            if on_onnx_failure is None:
+                raise UserError(f"--teacher_engine onnxruntime: {e}; use --teacher_engine mindspore") from e
+            on_onnx_failure(f"{e}: the teacher runs in MindSpore")
     if fold_bn:
         fold_batchnorm(model)
     return Teacher(model)

@@ -189,3 +189,41 @@ def test_benchmark_flop_counts():
                                           "step_ms": 1280.0}, 100.0)
     assert line == ("case=train_vgg8 img_per_s=100 peak_mb=900 limit_img_per_s=200 fraction=0.5 "
                     "gflop_per_img=0.5 step_ms=1280")
+
+
+def test_failed_onnx_export_falls_back_or_explains(teacher_ckpt, monkeypatch):
+    """``auto`` must never cost a user the run: a network the exporter cannot handle runs in
+    MindSpore (with a note); an explicit ``onnxruntime`` gets a one-line error instead."""
+    pytest.importorskip("onnxruntime")
+    import src.teacher as teacher
+    from src.onnx_teacher import OnnxTeacherError
+    path, x, expected = teacher_ckpt
+
+    def broken_export(net):
+        raise OnnxTeacherError("MindSpore could not export the teacher to ONNX (unsupported operator)")
+
+    monkeypatch.setattr(teacher, "export_onnx_bytes", broken_export)
+    notes = []
+    fallen_back = teacher.load_teacher("ResNet", 8, 10, 1, path, engine="onnxruntime",
+                                       on_onnx_failure=notes.append)
+    assert fallen_back.engine == "mindspore"
+    assert notes == ["MindSpore could not export the teacher to ONNX (unsupported operator): "
+                     "the teacher runs in MindSpore"]
+    assert_same_logits(expected, logits_of(fallen_back, x))
+    with pytest.raises(UserError, match="^--teacher_engine onnxruntime: MindSpore could not export"):
+        teacher.load_teacher("ResNet", 8, 10, 1, path, engine="onnxruntime")
+
+
+def test_teacher_threads(monkeypatch):
+    import run_distill
+    import src.onnx_teacher as onnx_teacher
+    from src.parallel import DataParallel
+    monkeypatch.setattr(onnx_teacher, "usable_cores", lambda: 8)
+    assert run_distill.teacher_threads(False, None) is None          # every core
+    assert run_distill.teacher_threads(True, None) == 1              # bit-identical logits
+    assert run_distill.teacher_threads(False, DataParallel(rank=0, size=2)) == 4
+    assert run_distill.teacher_threads(False, DataParallel(rank=1, size=16)) == 1
+    # Windows and macOS have no sched_getaffinity.
+    monkeypatch.undo()
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert onnx_teacher.usable_cores() == os.cpu_count()
