@@ -14,7 +14,6 @@ One line per case: ``case=... img_per_s=... peak_mb=... limit_img_per_s=... frac
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,20 @@ RESOLUTION = {
     "ResNet": {"conv1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
     "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8},
 }
+
+
+def peak_mb():
+    """Peak resident memory of this process, MB (None where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_average():
+    """One-minute load average, rounded (None on Windows, which has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def sgemm_gflops(n=2048, repeats=20):
@@ -208,9 +221,9 @@ def run_case(case, opts):
                 fields["step_ms"] = 1000 * step_s
                 if kind == "distill":
                     fields["teacher_ms"] = 1000 * teacher_s
-    fields["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fields["peak_mb"] = peak_mb()
     # The machine may be shared: its load and GEMM rate right after the timing say how much.
-    fields["load"] = os.getloadavg()[0]
+    fields["load"] = load_average()
     fields["sgemm_after"] = sgemm_gflops(repeats=3)
     fields["gflop_per_img"] = per_image / 1e9
     return fields
@@ -262,7 +275,7 @@ def main(argv=None):
         return
     gflops = opts.sgemm or sgemm_gflops()
     print(f"# sgemm {gflops:.1f} GFLOP/s (NumPy float32 2048x2048 matmul, best of 20); "
-          f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"{os.cpu_count()} cores; load average {load_average()}", flush=True)
     flags = [f"--{k}={v}" for k, v in vars(opts).items()
              if k not in ("cases", "one", "sgemm") and v is not None]
     env = dict(os.environ, GLOG_v="3")
