@@ -64,6 +64,7 @@ def step_seconds(case, batch_size, warmup, steps, eval_batch_size):
             else:
                 with torch.inference_mode():
                     t_logits = teacher(images)
+                # An inference-mode tensor cannot be saved for backward: clone it out first.
                 loss = kd_loss(logits, t_logits.clone(), labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
