@@ -24,10 +24,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests", "fixtures"))
-from make_torch_fixtures import VGG, ResNet  # noqa: E402  (the path above is where they live)
+from make_torch_fixtures import VGG, VGG8, ResNet  # noqa: E402  (the path above is where they live)
 
 N_CLASSES = 100
-VGG8 = [[64], [128], [256], [512], [512]]
 NETS = {"r14": lambda: ResNet(14, N_CLASSES), "r110": lambda: ResNet(110, N_CLASSES),
         "vgg8": lambda: VGG(VGG8, N_CLASSES)}
 CASES = {"distill_r14_vgg8": ("r14", "vgg8"), "distill_r110_vgg8": ("r110", "vgg8"),
