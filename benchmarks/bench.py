@@ -178,7 +178,9 @@ def run_case(case, opts):
     """Measure one case in this process; returns its fields (img_per_s, gflop_per_img, ...)."""
     from src.device import setup_device
     from src.models import build_network
-    setup_device("CPU", 0)
+    engine, note = setup_device("CPU", 0, conv_engine=opts.conv_engine)
+    if note:
+        print(note, file=sys.stderr)
     kind, *nets = CASES[case]
     flops = [forward_flops(n[0], build_network(*n, N_CLASSES)) for n in nets]
     fields = {}
@@ -221,6 +223,7 @@ def run_case(case, opts):
                 fields["step_ms"] = 1000 * step_s
                 if kind == "distill":
                     fields["teacher_ms"] = 1000 * teacher_s
+    fields["conv_engine"] = engine
     fields["peak_mb"] = peak_mb()
     # The machine may be shared: its load and GEMM rate right after the timing say how much.
     fields["load"] = load_average()
@@ -231,7 +234,7 @@ def run_case(case, opts):
 
 # -- the driver --------------------------------------------------------------------------------------
 def build_parser():
-    from src.cli import Parser, positive, str2bool
+    from src.cli import Parser, add_conv_engine_flag, positive, str2bool
     from src.teacher import TEACHER_ENGINES
     p = Parser(description="Images per second of the package's steps on generated CIFAR-size data.")
     p.add_argument("cases", nargs="*", metavar="CASE",
@@ -243,6 +246,7 @@ def build_parser():
                    help="evaluation batch size (eval_* and the epoch case)")
     p.add_argument("--teacher_engine", default="auto", choices=TEACHER_ENGINES,
                    help="what runs the frozen teacher (as run_distill.py's flag)")
+    add_conv_engine_flag(p)
     p.add_argument("--fold_bn", type=str2bool, default=True,
                    help="fold the MindSpore teacher's BatchNorm into its convolutions")
     p.add_argument("--epoch_train", type=positive(int), default=2560,

@@ -5,6 +5,7 @@ import os
 import secrets
 from types import SimpleNamespace
 
+from .conv_engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
 from .data import DATASETS
 from .device import DEVICES
 from .errors import UserError
@@ -99,6 +100,15 @@ def add_train_flags(p, log_name, ckpt_name):
                    help="bit-identical CPU runs for a given seed (one operator thread; may be slower "
                         "on machines with many cores)")
     p.add_argument("--device_target", default="CPU", choices=DEVICES, help="device to run on")
+    add_conv_engine_flag(p)
+
+
+def add_conv_engine_flag(p):
+    p.add_argument("--conv_engine", default=default_conv_engine(), choices=CONV_ENGINES,
+                   help="what runs the convolutions: onednn (the package's oneDNN kernel, built with "
+                        "g++ on first use; Linux x86-64 CPU), mindspore (MindSpore's own), or auto "
+                        "(onednn where it builds and passes its check, else mindspore); default: "
+                        f"${ENV_DEFAULT} or auto")
 
 
 def parse(parser, argv):

@@ -5,21 +5,28 @@ import random
 
 import numpy as np
 
+from .conv_engine import resolve_conv_engine
 from .errors import UserError
 
 DEVICES = ("CPU", "GPU", "Ascend")
 
 
-def setup_device(target="CPU", seed=0, deterministic=False, device_id=None):
-    """Select the device and graph mode, seed every generator, optionally force bit-identical CPU runs.
+def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv_engine="mindspore",
+                 log=None):
+    """Select the device, graph mode and convolution engine, seed every generator, optionally force
+    bit-identical CPU runs. Returns (engine, note): the convolution engine and, if ``auto`` could not
+    use the oneDNN kernel, why (``log`` hears about a first build of the kernel).
 
-    On the CPU this also sets ``ONEDNN_MAX_CPU_ISA=AVX2`` (unless the user set it): on AVX-512
-    processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3 convolutions with its naive
-    reference kernel, about 300x slower. It takes effect if set before the first convolution.
+    With MindSpore's own convolutions on the CPU this also sets ``ONEDNN_MAX_CPU_ISA=AVX2`` (unless
+    the user set it): on AVX-512 processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3
+    convolutions with its naive reference kernel, about 300x slower. It takes effect if set before
+    the first convolution. The package's oneDNN kernel (conv_engine.py) needs no cap, and without it
+    oneDNN's other kernels (pooling, softmax) are AVX-512 ones too.
     """
     if target not in DEVICES:
         raise UserError(f"--device_target {target!r}: expected one of {', '.join(DEVICES)}")
-    if target == "CPU":
+    engine, note = resolve_conv_engine(conv_engine, target, log)
+    if target == "CPU" and engine == "mindspore":
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
     import mindspore as ms
 
@@ -44,3 +51,4 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None):
     if deterministic and target == "CPU":
         # Parallel CPU kernels reduce in a scheduling-dependent order; one thread fixes the order.
         ms.device_context.cpu.op_tuning.threads_num(1)
+    return engine, note

@@ -10,6 +10,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
+from .conv_engine import conv2d
 from .resnet import BasicBlock, ResNet
 from .wrn import PreActBlock
 
@@ -25,18 +26,19 @@ CONV_BN_PAIRS = {
 
 
 def folded_conv(conv, bn):
-    """A biased Conv2d equal to ``bn(conv(x))`` with ``bn`` in eval mode (computed in float64)."""
+    """A biased Conv2d equal to ``bn(conv(x))`` with ``bn`` in eval mode (computed in float64), run
+    by the active convolution engine."""
     gamma, beta, mean, var = (p.asnumpy().astype(np.float64)
                               for p in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
     scale = gamma / np.sqrt(var + bn.eps)
     weight = conv.weight.asnumpy().astype(np.float64) * scale[:, None, None, None]
     bias = conv.bias.asnumpy().astype(np.float64) if conv.has_bias else 0.0
     bias = (bias - mean) * scale + beta
-    return nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                     pad_mode=conv.pad_mode, padding=conv.padding, dilation=conv.dilation,
-                     group=conv.group, has_bias=True, data_format=conv.data_format,
-                     weight_init=ms.Tensor(weight.astype(np.float32)),
-                     bias_init=ms.Tensor(bias.astype(np.float32)))
+    return conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                  pad_mode=conv.pad_mode, padding=conv.padding, dilation=conv.dilation,
+                  group=conv.group, has_bias=True, data_format=conv.data_format,
+                  weight_init=ms.Tensor(weight.astype(np.float32)),
+                  bias_init=ms.Tensor(bias.astype(np.float32)))
 
 
 def _fold_sequence(seq):

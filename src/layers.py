@@ -1,16 +1,23 @@
-"""Layer constructors with the authors' initialisation (Kaiming normal fan_out/ReLU convs, BN 1/0)."""
+"""Layer constructors with the authors' initialisation (Kaiming normal fan_out/ReLU convs, BN 1/0).
+
+Convolutions run on the engine chosen for the process (conv_engine.py). ``input_grad=False`` marks
+a network's first convolution, whose input (the images) needs no gradient.
+"""
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from .conv_engine import conv2d
 
-def conv3x3(cin, cout, stride=1, bias=False):
-    return nn.Conv2d(cin, cout, 3, stride=stride, pad_mode="pad", padding=1, has_bias=bias,
-                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), bias_init="zeros")
+
+def conv3x3(cin, cout, stride=1, bias=False, input_grad=True):
+    return conv2d(cin, cout, 3, stride=stride, pad_mode="pad", padding=1, has_bias=bias,
+                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), bias_init="zeros",
+                  input_grad=input_grad)
 
 
 def conv1x1(cin, cout, stride=1):
-    return nn.Conv2d(cin, cout, 1, stride=stride, pad_mode="valid", has_bias=False,
-                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+    return conv2d(cin, cout, 1, stride=stride, pad_mode="valid", has_bias=False,
+                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
 def batch_norm(channels):

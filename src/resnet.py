@@ -29,7 +29,7 @@ class ResNet(nn.Cell):
     def __init__(self, n_layer=14, n_classes=100):
         super().__init__()
         k = (n_layer - 2) // 6
-        self.conv1 = conv3x3(3, 16)
+        self.conv1 = conv3x3(3, 16, input_grad=False)
         self.bn1 = batch_norm(16)
         self.relu = nn.ReLU()
         self.layer1 = self._stage(16, 16, k, 1)

@@ -17,13 +17,13 @@ def write_text_atomic(path, text):
     os.replace(tmp, path)
 
 
-def environment_info(device_target):
+def environment_info(device_target, conv_engine="mindspore"):
     import mindspore as ms
     return {
         "package_version": __version__, "mindspore": ms.__version__, "numpy": np.__version__,
         "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "device_target": device_target,
+        "device_target": device_target, "conv_engine": conv_engine,
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
     }
 

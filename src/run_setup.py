@@ -4,8 +4,10 @@ from types import SimpleNamespace
 from .checkpoint import read_checkpoint
 from .cli import flags_for_record, output_paths, resolve_resume
 from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
+from .conv_engine import set_threads
 from .device import setup_device
 from .errors import UserError
+from .onnx_teacher import usable_cores
 from .parallel import init_data_parallel
 from .run_log import RunLog, environment_info
 
@@ -23,8 +25,12 @@ def prepare_run(args):
         # A resumed run continues with the seed it started with.
         _, state = read_checkpoint(resume, "--resume checkpoint")
         args.seed = (state or {}).get("args", {}).get("seed", args.seed)
-    setup_device(args.device_target, args.seed, args.deterministic)
+    conv_engine, note = setup_device(args.device_target, args.seed, args.deterministic,
+                                     conv_engine=args.conv_engine, log=print)
     dist = init_data_parallel()
+    if dist and conv_engine == "onednn":
+        # msrun's processes share the machine's cores (one machine is the CPU case).
+        set_threads(max(1, usable_cores() // dist.size))
     folder = prepare_dataset(args.data_dir, args.dataset, args.download)
     train_x, train_y = load_split(folder, args.dataset, "train", args.n_classes)
     test_x, test_y = load_split(folder, args.dataset, "test", args.n_classes)
@@ -37,9 +43,11 @@ def prepare_run(args):
     train = BatchLoader(train_x, train_y, args.batch_size, norm, train=True, seed=args.seed, **shards)
     test = BatchLoader(test_x, test_y, args.eval_batch_size, norm, train=False)
     log = RunLog(outputs.log, outputs.metrics, outputs.record, enabled=dist is None or dist.rank == 0)
-    env = environment_info(args.device_target)
+    env = environment_info(args.device_target, conv_engine)
     if dist:
         env["data_parallel_processes"] = dist.size
     log.start(flags_for_record(args), env, resumed_from=resume)
+    if note:
+        log.message(note)
     return SimpleNamespace(outputs=outputs, resume=resume, dist=dist, train=train, test=test,
                            log=log, data_folder=folder)

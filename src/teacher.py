@@ -3,6 +3,7 @@ import mindspore as ms
 import numpy as np
 
 from .checkpoint import load_into
+from .conv_engine import plain_convolutions
 from .errors import UserError
 from .fold_bn import fold_batchnorm
 from .models import build_network
@@ -78,11 +79,16 @@ def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="
     ``mindspore`` runs it with its BatchNorm folded into the convolutions unless ``fold_bn`` is False.
     """
     engine, _ = resolve_engine(engine)
-    model = build_network(net, n_layer, n_classes, width, flag="--t_net")
-    # A *-last.ckpt training state also holds optimizer entries: the network part is what counts.
-    load_into(model, ckpt, f"teacher checkpoint {flag}",
-              extra_ok=("moments.", "momentum", "global_step"))
+
+    def trained_network():
+        model = build_network(net, n_layer, n_classes, width, flag="--t_net")
+        # A *-last.ckpt training state also holds optimizer entries: the network part is what counts.
+        load_into(model, ckpt, f"teacher checkpoint {flag}", extra_ok=("moments.", "momentum", "global_step"))
+        return model
+
     if engine == "onnxruntime":
+        with plain_convolutions():   # exported to ONNX, never run by MindSpore
+            model = trained_network()
         try:
             # ONNX Runtime fuses BatchNorm into the convolutions itself.
             return OnnxTeacher(export_onnx_bytes(model), threads=threads)
@@ -90,6 +96,7 @@ def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="
             if on_onnx_failure is None:
                 raise UserError(f"--teacher_engine onnxruntime: {e}; use --teacher_engine mindspore") from e
             on_onnx_failure(f"{e}: the teacher runs in MindSpore")
+    model = trained_network()   # on the process's convolution engine
     if fold_bn:
         fold_batchnorm(model)
     return Teacher(model)

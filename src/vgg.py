@@ -13,11 +13,12 @@ VGG_CFGS = {
 }
 
 
-def _block(cin, channels):
-    """conv(bias) + BN + ReLU per entry: parameter names block{b}.{3j}.* and block{b}.{3j+1}.*."""
+def _block(cin, channels, first=False):
+    """conv(bias) + BN + ReLU per entry: parameter names block{b}.{3j}.* and block{b}.{3j+1}.*.
+    ``first``: the network's first block, whose first convolution sees the images."""
     layers = []
-    for cout in channels:
-        layers += [conv3x3(cin, cout, bias=True), batch_norm(cout), nn.ReLU()]
+    for j, cout in enumerate(channels):
+        layers += [conv3x3(cin, cout, bias=True, input_grad=not (first and j == 0)), batch_norm(cout), nn.ReLU()]
         cin = cout
     return nn.SequentialCell(layers)
 
@@ -28,7 +29,7 @@ class VGG(nn.Cell):
     def __init__(self, n_layer=8, n_classes=100):
         super().__init__()
         cfg = VGG_CFGS[n_layer]
-        self.block0 = _block(3, cfg[0])
+        self.block0 = _block(3, cfg[0], first=True)
         self.block1 = _block(cfg[0][-1], cfg[1])
         self.block2 = _block(cfg[1][-1], cfg[2])
         self.block3 = _block(cfg[2][-1], cfg[3])

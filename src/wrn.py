@@ -40,7 +40,7 @@ class WideResNet(nn.Cell):
         super().__init__()
         k = (n_layer - 4) // 6
         ch = [16, 16 * width, 32 * width, 64 * width]
-        self.conv1 = conv3x3(3, ch[0])
+        self.conv1 = conv3x3(3, ch[0], input_grad=False)
         self.block1 = Stage(ch[0], ch[1], k, 1)
         self.block2 = Stage(ch[1], ch[2], k, 2)
         self.block3 = Stage(ch[2], ch[3], k, 2)

@@ -1,0 +1,518 @@
+/* 2-D convolution (forward, input gradient, weight gradient) for MindSpore graphs on the CPU: a
+ * custom AOT operator run by the oneDNN that MindSpore bundles, asking oneDNN for the memory layouts
+ * its fast kernels want ("any") and reordering MindSpore's plain NCHW/OIHW tensors in and out.
+ * MindSpore's own CPU convolution hands oneDNN plain layouts, which leaves it im2col + GEMM (or,
+ * on AVX-512, the naive reference kernel).
+ *
+ * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
+ *   ats_conv_forward          (x, w, geometry) -> y
+ *   ats_conv_forward_no_dx    the same, for layers whose input needs no gradient (first layers):
+ *                             MindSpore's graph mode keeps one backward function per AOT function
+ *                             name, so the two kinds of layer need two names
+ *   ats_conv_backward         (x, w, dy, geometry) -> dx, dw
+ *   ats_conv_backward_weights (x, w, dy, geometry) -> dw
+ * x [N,C,H,W], w [K,C,R,S], y/dy [N,K,OH,OW] float32; geometry int64[8]: stride h, w; padding top,
+ * bottom, left, right; dilation h, w.
+ *
+ * Calls are serialised by one lock: each uses every thread of the pool, and the reorder buffers
+ * (one per role, grown to the largest layer) are shared by all layers. */
+#include <sched.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dnnl_subset.h"
+
+namespace {
+
+// ---- threads ---------------------------------------------------------------------------------
+thread_local bool t_in_pool = false;
+
+/* A fixed set of threads for oneDNN's parallel_for; the calling thread takes part. A job's n tasks
+ * are taken in any order by any thread (oneDNN's threadpool runtime needs no more), and the task
+ * index alone decides the work, so results do not depend on scheduling. */
+class Pool final : public ThreadpoolInterface {
+  public:
+    explicit Pool(int threads) : threads_(threads) {
+        for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { work(); });
+    }
+    ~Pool() override {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        for (auto &w : workers_) w.join();
+    }
+    int get_num_threads() const override { return threads_; }
+    bool get_in_parallel() const override { return t_in_pool; }
+    uint64_t get_flags() const override { return 0; }  // synchronous: returns when all tasks ran
+
+    void parallel_for(int n, const std::function<void(int, int)> &fn) override {
+        if (n <= 1 || threads_ == 1 || t_in_pool) {
+            for (int i = 0; i < n; ++i) fn(i, n);
+            return;
+        }
+        Job job(fn, n);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            job_ = &job;
+            ++generation_;
+        }
+        wake_.notify_all();
+        t_in_pool = true;
+        run(job);
+        t_in_pool = false;
+        std::unique_lock<std::mutex> lock(mutex_);
+        // No worker may still hold the job (it lives on this stack) once this returns.
+        done_.wait(lock, [&] { return job.left.load() == 0 && busy_ == 0; });
+        job_ = nullptr;
+    }
+
+  private:
+    struct Job {
+        Job(const std::function<void(int, int)> &f, int count) : fn(f), n(count), left(count) {}
+        const std::function<void(int, int)> &fn;
+        const int n;
+        std::atomic<int> next{0};
+        std::atomic<int> left;
+    };
+
+    static void run(Job &job) {
+        for (int i; (i = job.next.fetch_add(1)) < job.n;) {
+            job.fn(i, job.n);
+            job.left.fetch_sub(1);
+        }
+    }
+
+    void work() {
+        t_in_pool = true;
+        uint64_t seen = 0;
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_ != seen); });
+            if (stop_) return;
+            seen = generation_;
+            Job *job = job_;
+            ++busy_;
+            lock.unlock();
+            run(*job);
+            lock.lock();
+            if (--busy_ == 0) done_.notify_all();
+        }
+    }
+
+    const int threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    Job *job_ = nullptr;
+    uint64_t generation_ = 0;
+    int busy_ = 0;
+    bool stop_ = false;
+};
+
+// ---- errors ----------------------------------------------------------------------------------
+std::string g_last_error;
+
+struct Failure {
+    std::string what;
+};
+
+void check(dnnl_status_t status, const char *what) {
+    if (status != dnnl_success) throw Failure{std::string(what) + " failed (oneDNN status " + std::to_string(status) + ")"};
+}
+
+// ---- reorder buffers -------------------------------------------------------------------------
+enum Slot { SRC, WEIGHTS, DST, DIFF_DST, DIFF_SRC, DIFF_WEIGHTS, SCRATCHPAD, N_SLOTS };
+
+class Buffer {
+  public:
+    ~Buffer() { std::free(data_); }
+    void *get(size_t bytes) {
+        if (bytes > size_) {
+            std::free(data_);
+            size_ = (bytes + 4095) / 4096 * 4096;
+            data_ = std::aligned_alloc(4096, size_);
+            if (!data_) {
+                size_ = 0;
+                throw Failure{"allocating " + std::to_string(bytes) + " bytes"};
+            }
+        }
+        return data_;
+    }
+
+  private:
+    void *data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// ---- one oneDNN primitive with its operands ----------------------------------------------------
+template <typename T, dnnl_status_t (*destroy)(T *)>
+struct Destroy {
+    void operator()(T *handle) const { destroy(handle); }
+};
+using PrimitiveDesc = std::unique_ptr<dnnl_primitive_desc, Destroy<dnnl_primitive_desc, dnnl_primitive_desc_destroy>>;
+using MemoryDesc = std::unique_ptr<dnnl_memory_desc, Destroy<dnnl_memory_desc, dnnl_memory_desc_destroy>>;
+using Memory = std::unique_ptr<dnnl_memory, Destroy<dnnl_memory, dnnl_memory_destroy>>;
+using Primitive = std::unique_ptr<dnnl_primitive, Destroy<dnnl_primitive, dnnl_primitive_destroy>>;
+
+MemoryDesc memory_desc(const dnnl_dims_t dims, int tag) {
+    dnnl_memory_desc_t md;
+    check(dnnl_memory_desc_create_with_tag(&md, 4, dims, dnnl_f32, tag), "a memory descriptor");
+    return MemoryDesc(md);
+}
+
+Memory memory(const_dnnl_memory_desc_t md, dnnl_engine_t engine) {
+    dnnl_memory_t m;
+    check(dnnl_memory_create(&m, md, engine, nullptr), "a memory object");   // buffer set per call
+    return Memory(m);
+}
+
+Primitive primitive(const_dnnl_primitive_desc_t pd, const char *what) {
+    dnnl_primitive_t p;
+    check(dnnl_primitive_create(&p, pd), what);
+    return Primitive(p);
+}
+
+/* What a primitive's operand is: its argument, where MindSpore's buffer is, its role. */
+struct OperandSpec {
+    int arg;         // DNNL_ARG_*
+    int param;       // index into the AOT params (MindSpore's buffer)
+    bool output;
+    Slot slot;       // where the primitive's layout lives, if it differs from the plain one
+    int query;       // the primitive descriptor's query for that layout
+    const dnnl_dim_t *dims;
+};
+
+struct Operand {
+    OperandSpec spec;
+    const_dnnl_memory_desc_t inner_md = nullptr;   // owned by the primitive descriptor
+    size_t inner_bytes = 0;
+    Memory user;                                   // plain layout, over MindSpore's buffer
+    Memory inner;                                  // null: the primitive takes the plain layout
+    Primitive reorder;                             // plain -> inner (inputs), inner -> plain (outputs)
+};
+
+class Step {
+  public:
+    Step(dnnl_engine_t engine, PrimitiveDesc pd, std::initializer_list<OperandSpec> specs) : pd_(std::move(pd)) {
+        for (const auto &spec : specs) {
+            operands_.emplace_back();
+            Operand &o = operands_.back();
+            o.spec = spec;
+            o.inner_md = dnnl_primitive_desc_query_md(pd_.get(), spec.query, 0);
+            MemoryDesc plain = memory_desc(spec.dims, dnnl_abcd);
+            o.user = memory(plain.get(), engine);
+            if (dnnl_memory_desc_equal(plain.get(), o.inner_md)) continue;
+            o.inner_bytes = dnnl_memory_desc_get_size(o.inner_md);
+            o.inner = memory(o.inner_md, engine);
+            const_dnnl_memory_desc_t from = spec.output ? o.inner_md : plain.get();
+            const_dnnl_memory_desc_t to = spec.output ? plain.get() : o.inner_md;
+            dnnl_primitive_desc_t rpd;
+            check(dnnl_reorder_primitive_desc_create(&rpd, from, engine, to, engine, nullptr), "choosing a reorder");
+            o.reorder = primitive(PrimitiveDesc(rpd).get(), "creating a reorder");
+        }
+        const_dnnl_memory_desc_t scratch_md = dnnl_primitive_desc_query_md(pd_.get(), dnnl_query_scratchpad_md, 0);
+        scratch_bytes_ = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
+        if (scratch_bytes_) scratchpad_ = memory(scratch_md, engine);
+        primitive_ = primitive(pd_.get(), "creating the convolution");
+    }
+
+    const char *implementation() const {
+        const char *name = nullptr;
+        dnnl_primitive_desc_query(pd_.get(), dnnl_query_impl_info_str, 0, &name);
+        return name ? name : "?";
+    }
+    const Operand *operand(int arg) const {
+        for (const auto &o : operands_)
+            if (o.spec.arg == arg) return &o;
+        return nullptr;
+    }
+
+    /* Runs the primitive on MindSpore's buffers. ``ready``: an input operand whose primitive layout
+     * is already in its slot (the previous step reordered it there): its reorder is skipped. */
+    void run(dnnl_stream_t stream, Buffer *slots, void **params, const Operand *ready = nullptr) {
+        std::vector<dnnl_exec_arg_t> args;
+        for (auto &o : operands_) {
+            check(dnnl_memory_set_data_handle(o.user.get(), params[o.spec.param]), "setting a buffer");
+            if (!o.inner) {
+                args.push_back({o.spec.arg, o.user.get()});
+                continue;
+            }
+            check(dnnl_memory_set_data_handle(o.inner.get(), slots[o.spec.slot].get(o.inner_bytes)), "setting a buffer");
+            args.push_back({o.spec.arg, o.inner.get()});
+            bool skip = ready && ready->inner && ready->spec.slot == o.spec.slot &&
+                        dnnl_memory_desc_equal(ready->inner_md, o.inner_md);
+            if (!o.spec.output && !skip) reorder(stream, o, o.user.get(), o.inner.get());
+        }
+        if (scratchpad_) {
+            check(dnnl_memory_set_data_handle(scratchpad_.get(), slots[SCRATCHPAD].get(scratch_bytes_)), "setting a buffer");
+            args.push_back({DNNL_ARG_SCRATCHPAD, scratchpad_.get()});
+        }
+        check(dnnl_primitive_execute(primitive_.get(), stream, static_cast<int>(args.size()), args.data()),
+              "the convolution");
+        for (auto &o : operands_)
+            if (o.spec.output && o.inner) reorder(stream, o, o.inner.get(), o.user.get());
+        check(dnnl_stream_wait(stream), "waiting for the stream");
+    }
+
+  private:
+    static void reorder(dnnl_stream_t stream, const Operand &o, dnnl_memory_t from, dnnl_memory_t to) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, from}, {DNNL_ARG_DST, to}};
+        check(dnnl_primitive_execute(o.reorder.get(), stream, 2, args), "a reorder");
+    }
+
+    PrimitiveDesc pd_;
+    std::vector<Operand> operands_;
+    Primitive primitive_;
+    Memory scratchpad_;
+    size_t scratch_bytes_ = 0;
+};
+
+// ---- the convolutions of one shape -------------------------------------------------------------
+enum Kind { FORWARD, BACKWARD, BACKWARD_WEIGHTS };
+
+struct Shape {
+    dnnl_dims_t src{}, weights{}, dst{}, strides{}, dilates{}, pad_l{}, pad_r{};
+};
+
+// Parameter indices of each entry point.
+enum { FWD_X = 0, FWD_W = 1, FWD_Y = 3 };
+enum { BWD_X = 0, BWD_W = 1, BWD_DY = 2, BWD_DX = 4, BWD_DW = 5, BWDW_DW = 4 };
+
+class Convolution {
+  public:
+    Convolution(dnnl_engine_t engine, Kind kind, const Shape &s) {
+        dnnl_primitive_attr_t raw_attr;
+        check(dnnl_primitive_attr_create(&raw_attr), "attributes");
+        std::unique_ptr<dnnl_primitive_attr, Destroy<dnnl_primitive_attr, dnnl_primitive_attr_destroy>> attr(raw_attr);
+        // Scratchpads come from the shared buffers, not from one allocation per primitive.
+        check(dnnl_primitive_attr_set_scratchpad_mode(attr.get(), dnnl_scratchpad_mode_user), "attributes");
+        MemoryDesc src = memory_desc(s.src, dnnl_format_tag_any), weights = memory_desc(s.weights, dnnl_format_tag_any),
+                   dst = memory_desc(s.dst, dnnl_format_tag_any);
+        dnnl_primitive_desc_t pd;
+        check(dnnl_convolution_forward_primitive_desc_create(&pd, engine, dnnl_forward_training, dnnl_convolution_direct,
+                                                             src.get(), weights.get(), nullptr, dst.get(), s.strides,
+                                                             s.dilates, s.pad_l, s.pad_r, attr.get()),
+              "choosing a forward convolution kernel");
+        PrimitiveDesc forward(pd);
+        if (kind == FORWARD) {
+            add(engine, std::move(forward), {{DNNL_ARG_SRC, FWD_X, false, SRC, dnnl_query_src_md, s.src},
+                                             {DNNL_ARG_WEIGHTS, FWD_W, false, WEIGHTS, dnnl_query_weights_md, s.weights},
+                                             {DNNL_ARG_DST, FWD_Y, true, DST, dnnl_query_dst_md, s.dst}});
+            return;
+        }
+        // The gradients' kernels are chosen with the forward one as a hint (same layouts where possible).
+        if (kind == BACKWARD) {
+            check(dnnl_convolution_backward_data_primitive_desc_create(&pd, engine, dnnl_convolution_direct, src.get(),
+                                                                       weights.get(), dst.get(), s.strides, s.dilates,
+                                                                       s.pad_l, s.pad_r, forward.get(), attr.get()),
+                  "choosing an input-gradient convolution kernel");
+            add(engine, PrimitiveDesc(pd), {{DNNL_ARG_DIFF_DST, BWD_DY, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
+                                            {DNNL_ARG_WEIGHTS, BWD_W, false, WEIGHTS, dnnl_query_weights_md, s.weights},
+                                            {DNNL_ARG_DIFF_SRC, BWD_DX, true, DIFF_SRC, dnnl_query_diff_src_md, s.src}});
+        }
+        check(dnnl_convolution_backward_weights_primitive_desc_create(&pd, engine, dnnl_convolution_direct, src.get(),
+                                                                      weights.get(), nullptr, dst.get(), s.strides,
+                                                                      s.dilates, s.pad_l, s.pad_r, forward.get(), attr.get()),
+              "choosing a weight-gradient convolution kernel");
+        add(engine, PrimitiveDesc(pd), {{DNNL_ARG_SRC, BWD_X, false, SRC, dnnl_query_src_md, s.src},
+                                        {DNNL_ARG_DIFF_DST, BWD_DY, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
+                                        {DNNL_ARG_DIFF_WEIGHTS, kind == BACKWARD ? BWD_DW : BWDW_DW, true, DIFF_WEIGHTS,
+                                         dnnl_query_diff_weights_md, s.weights}});
+    }
+
+    void run(dnnl_stream_t stream, Buffer *slots, void **params) {
+        const Operand *ready = nullptr;
+        for (auto &step : steps_) {
+            step->run(stream, slots, params, ready);
+            ready = step->operand(DNNL_ARG_DIFF_DST);   // dy, reordered once for both gradients
+        }
+    }
+
+    std::string implementations() const {
+        std::string names;
+        for (const auto &step : steps_) names += (names.empty() ? "" : ",") + std::string(step->implementation());
+        return names;
+    }
+
+  private:
+    void add(dnnl_engine_t engine, PrimitiveDesc pd, std::initializer_list<OperandSpec> operands) {
+        steps_.emplace_back(new Step(engine, std::move(pd), operands));
+    }
+
+    std::vector<std::unique_ptr<Step>> steps_;
+};
+
+// ---- process-wide state ------------------------------------------------------------------------
+using Key = std::array<int64_t, 17>;
+
+struct Kernel {
+    std::mutex mutex;
+    int threads = 0;
+    dnnl_engine_t engine = nullptr;
+    dnnl_stream_t stream = nullptr;
+    std::unique_ptr<Pool> pool;
+    std::map<Key, std::unique_ptr<Convolution>> cache;
+    Buffer slots[N_SLOTS];
+
+    void ensure_ready() {
+        if (threads == 0) {
+            cpu_set_t set;
+            threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+        }
+        if (!engine) check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine");
+        if (!pool) {
+            pool.reset(new Pool(threads));
+            check(dnnl_threadpool_interop_stream_create(&stream, engine, pool.get()), "creating the stream");
+        }
+        // oneDNN reads the thread count per calling thread (when creating and running primitives).
+        check(dnnl_threadpool_interop_set_max_concurrency(threads), "setting the thread count");
+    }
+};
+
+Kernel &kernel() {
+    static Kernel *k = new Kernel();   // never destroyed: MindSpore may call in while the process exits
+    return *k;
+}
+
+/* Reads the shapes and geometry of a call; false (with g_last_error set) if they are not a
+ * float32 4-D convolution. */
+bool read_shape(int nparam, int expected, int *ndims, int64_t **shapes, const char **dtypes, void **params,
+                int geometry_param, int out_param, Shape *s) {
+    if (nparam != expected) {
+        g_last_error = "expected " + std::to_string(expected) + " parameters, got " + std::to_string(nparam);
+        return false;
+    }
+    for (int i = 0; i < nparam; ++i) {
+        bool geometry = i == geometry_param;
+        if (ndims[i] != (geometry ? 1 : 4) || std::strcmp(dtypes[i], geometry ? "int64" : "float32") != 0 ||
+            (geometry && shapes[i][0] != 8)) {
+            g_last_error = "parameter " + std::to_string(i) + ": unexpected shape or type " + dtypes[i];
+            return false;
+        }
+    }
+    const int64_t *g = static_cast<const int64_t *>(params[geometry_param]);
+    for (int d = 0; d < 4; ++d) {
+        s->src[d] = shapes[0][d];
+        s->weights[d] = shapes[1][d];
+        s->dst[d] = shapes[out_param][d];
+    }
+    s->strides[0] = g[0];
+    s->strides[1] = g[1];
+    s->pad_l[0] = g[2];
+    s->pad_r[0] = g[3];
+    s->pad_l[1] = g[4];
+    s->pad_r[1] = g[5];
+    s->dilates[0] = g[6] - 1;   // oneDNN counts dilation from 0
+    s->dilates[1] = g[7] - 1;
+    return true;
+}
+
+int call(Kind kind, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+    Kernel &k = kernel();
+    std::lock_guard<std::mutex> lock(k.mutex);
+    Shape s;
+    bool ok = kind == FORWARD ? read_shape(nparam, 4, ndims, shapes, dtypes, params, 2, FWD_Y, &s)
+                              : read_shape(nparam, kind == BACKWARD ? 6 : 5, ndims, shapes, dtypes, params, 3, BWD_DY, &s);
+    if (!ok) {
+        std::fprintf(stderr, "ats oneDNN convolution: %s\n", g_last_error.c_str());
+        return 1;
+    }
+    try {
+        k.ensure_ready();
+        Key key{kind};
+        for (int d = 0; d < 4; ++d) {
+            key[1 + d] = s.src[d];
+            key[5 + d] = s.weights[d];
+        }
+        const dnnl_dim_t *geometry[] = {s.strides, s.pad_l, s.pad_r, s.dilates};
+        for (int i = 0; i < 4; ++i) {
+            key[9 + 2 * i] = geometry[i][0];
+            key[10 + 2 * i] = geometry[i][1];
+        }
+        auto &conv = k.cache[key];
+        if (!conv) conv.reset(new Convolution(k.engine, kind, s));
+        conv->run(k.stream, k.slots, params);
+        return 0;
+    } catch (const Failure &f) {
+        g_last_error = f.what;
+    } catch (const std::exception &e) {
+        g_last_error = e.what();
+    }
+    std::fprintf(stderr, "ats oneDNN convolution: %s\n", g_last_error.c_str());
+    return 1;
+}
+
+}  // namespace
+
+extern "C" {
+int ats_conv_forward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+    return call(FORWARD, nparam, params, ndims, shapes, dtypes);
+}
+
+int ats_conv_forward_no_dx(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                           void *) {
+    return call(FORWARD, nparam, params, ndims, shapes, dtypes);
+}
+
+int ats_conv_backward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+    return call(BACKWARD, nparam, params, ndims, shapes, dtypes);
+}
+
+int ats_conv_backward_weights(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                              void *) {
+    return call(BACKWARD_WEIGHTS, nparam, params, ndims, shapes, dtypes);
+}
+
+/* Threads of the pool (default: the CPUs this process may run on); call before the first
+ * convolution, or between runs: the cached primitives are rebuilt for the new count. */
+void ats_conv_set_threads(int threads) {
+    Kernel &k = kernel();
+    std::lock_guard<std::mutex> lock(k.mutex);
+    if (threads < 1 || threads == k.threads) return;
+    k.cache.clear();
+    k.threads = threads;
+    k.pool.reset();   // the stream keeps a pointer to the pool: make a new one with it
+}
+
+/* The oneDNN implementations chosen for a convolution (comma-separated: forward, or input and
+ * weight gradient); writes "" and returns 1 on failure (see ats_conv_last_error). */
+int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weights, const int64_t *dst,
+                             const int64_t *geometry, char *out, int size) {
+    Kernel &k = kernel();
+    std::lock_guard<std::mutex> lock(k.mutex);
+    out[0] = '\0';
+    try {
+        k.ensure_ready();
+        Shape s;
+        for (int d = 0; d < 4; ++d) {
+            s.src[d] = src[d];
+            s.weights[d] = weights[d];
+            s.dst[d] = dst[d];
+        }
+        s.strides[0] = geometry[0], s.strides[1] = geometry[1];
+        s.pad_l[0] = geometry[2], s.pad_r[0] = geometry[3], s.pad_l[1] = geometry[4], s.pad_r[1] = geometry[5];
+        s.dilates[0] = geometry[6] - 1, s.dilates[1] = geometry[7] - 1;
+        std::snprintf(out, size, "%s", Convolution(k.engine, static_cast<Kind>(kind), s).implementations().c_str());
+        return 0;
+    } catch (const Failure &f) {
+        g_last_error = f.what;
+    }
+    return 1;
+}
+
+const char *ats_conv_last_error() { return g_last_error.c_str(); }
+}

@@ -1,0 +1,65 @@
+"""``OneDNNConv2d``: ``nn.Conv2d`` run by the package's oneDNN kernel (see conv_engine.py)."""
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+
+def geometry(conv):
+    """[stride h, w, padding top, bottom, left, right, dilation h, w] of an ``nn.Conv2d``."""
+    if conv.pad_mode == "valid":
+        pads = (0, 0, 0, 0)
+    elif conv.pad_mode == "pad":
+        pads = (conv.padding,) * 4 if isinstance(conv.padding, int) else tuple(conv.padding)
+    else:
+        raise ValueError(f"OneDNNConv2d: pad_mode {conv.pad_mode!r} is not supported (use 'pad' or 'valid')")
+    return [*conv.stride, *pads, *conv.dilation]
+
+
+def output_side(side, kernel, stride, pad_before, pad_after, dilation):
+    if side < 0:   # a dimension left free when compiling
+        return side
+    return (side + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class OneDNNConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters, names and initialisation) whose convolution and gradients run
+    in the kernel ``library`` (plain NCHW, groups 1, ``pad_mode`` 'pad' or 'valid').
+
+    The bias, if any, is added by MindSpore as in ``nn.Conv2d``. ``input_grad=False``: the input
+    gradient is not computed and reads as zeros (a first layer, whose input is the images).
+    """
+
+    def __init__(self, library, *args, input_grad=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.group != 1 or self.data_format != "NCHW":
+            raise ValueError("OneDNNConv2d: only group=1 and data_format='NCHW' are supported")
+        g = geometry(self)
+        # An input of the kernel (not an attribute): MindSpore's AOT operators take tensors only.
+        self.geometry = ms.Tensor(np.array(g, np.int64))
+        (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = self.kernel_size, g[0:2], g[2:6], g[6:8]
+
+        def out_shape(x, w, _):
+            return [x[0], w[0], output_side(x[2], kh, sh, pt, pb, dh), output_side(x[3], kw, sw, pl, pr, dw)]
+
+        if input_grad:
+            gradients = ops.Custom(f"{library}:ats_conv_backward", out_shape=lambda x, w, dy, g: (x, w),
+                                   out_dtype=lambda x, w, dy, g: (x, w), func_type="aot")
+
+            def bprop(x, w, geo, out, dout):
+                dx, dw_ = gradients(x, w, dout, geo)
+                return dx, dw_, ops.zeros_like(geo)
+        else:
+            weight_gradient = ops.Custom(f"{library}:ats_conv_backward_weights", out_shape=lambda x, w, dy, g: w,
+                                         out_dtype=lambda x, w, dy, g: w, func_type="aot")
+
+            def bprop(x, w, geo, out, dout):
+                return ops.zeros_like(x), weight_gradient(x, w, dout, geo), ops.zeros_like(geo)
+
+        # Graph mode keeps one bprop per AOT function name: each kind of layer has its own name.
+        forward = "ats_conv_forward" if input_grad else "ats_conv_forward_no_dx"
+        self.convolve = ops.Custom(f"{library}:{forward}", out_shape=out_shape,
+                                   out_dtype=lambda x, w, g: x, func_type="aot", bprop=bprop)
+
+    def construct(self, x):
+        y = self.convolve(x, self.weight, self.geometry)
+        return self.bias_add(y, self.bias) if self.has_bias else y
