@@ -36,14 +36,6 @@ CASES = {
     "epoch_distill_r110_vgg8": ("epoch", ("ResNet", 110), ("VGG", 8)),
 }
 N_CLASSES = 100
-# Side length of the feature maps a convolution writes, by the first part of its parameter name.
-RESOLUTION = {
-    "VGG": {"block0": 32, "block1": 16, "block2": 8, "block3": 4, "block4": 4},
-    "ResNet": {"conv1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
-    "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8},
-}
-
-
 def peak_mb():
     """Peak resident memory of this process, MB (None where ``resource`` is missing: Windows)."""
     try:
@@ -77,10 +69,12 @@ def _seconds(fn):
 def forward_flops(kind, net):
     """FLOPs of one image's forward pass: 2 x multiply-adds of every convolution and linear layer."""
     from mindspore import nn
+
+    from src.models import feature_side
     macs = 0
     for name, cell in net.cells_and_names():
         if isinstance(cell, nn.Conv2d):
-            side = RESOLUTION[kind][name.split(".")[0]]
+            side = feature_side(kind, name)
             macs += cell.weight.size * side * side
         elif isinstance(cell, nn.Dense):
             macs += cell.weight.size

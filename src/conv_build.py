@@ -4,9 +4,9 @@ The kernel is compiled with the system's C++ compiler against the ``libdnnl.so.3
 bundles, then checked against ``nn.Conv2d`` in a separate process (``src/conv_check.py``): the check
 has to run the kernel with oneDNN's processor features not yet fixed by this process. Only a library
 that built and passed lands in the cache, under a name made of everything it depends on (the
-sources, MindSpore's version, the compiler, the processor's features), by renaming a finished
-folder into place: a cache entry is never half-written, and processes building at the same time
-each use a complete one.
+sources, MindSpore's version, the compiler, the processor's features and oneDNN's ISA cap), by
+renaming a finished folder into place: a cache entry is never half-written, and processes building
+at the same time each use a complete one.
 """
 import hashlib
 import json
@@ -85,7 +85,8 @@ def cache_key(cxx, lib_dir):
         with open(os.path.join(SOURCE_DIR, name), "rb") as f:
             digest.update(f.read())
     for part in (" ".join(compile_command(cxx, lib_dir, LIBRARY)), compiler_identity(cxx),
-                 importlib.metadata.version("mindspore"), processor_features()):
+                 importlib.metadata.version("mindspore"), processor_features(),
+                 os.environ.get("ONEDNN_MAX_CPU_ISA", "")):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 

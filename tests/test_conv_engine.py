@@ -1,0 +1,333 @@
+"""The oneDNN convolution kernel (--conv_engine): same numbers as nn.Conv2d for every convolution of
+the networks, same training, bit-identical deterministic runs, no reference kernel anywhere, and a
+clear fallback (or error) where it cannot be built."""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_entry
+from src import conv_build
+from src.conv_build import KernelUnavailable
+from src.conv_engine import plain_convolutions, resolve_conv_engine
+from src.errors import UserError
+
+
+def kernel_or_skip():
+    try:
+        return conv_build.kernel_library()
+    except KernelUnavailable as err:
+        pytest.skip(f"the oneDNN kernel cannot be used here: {err}")
+
+
+def network_layers(net, n_layer, width=1):
+    """Distinct (layer spec, input shape) of a network's convolutions, as conv_check.compare takes
+    them: (cin, cout, kernel, stride, padding, bias, input_grad), input (2, cin, side, side)."""
+    from mindspore import nn
+    from src.models import build_network, feature_side
+    with plain_convolutions():
+        model = build_network(net, n_layer, 10, width)
+    found = {}
+    for name, cell in model.cells_and_names():
+        if isinstance(cell, nn.Conv2d):
+            stride = cell.stride[0]
+            padding = 0 if cell.pad_mode == "valid" else cell.padding
+            first = cell.in_channels == 3
+            spec = (cell.in_channels, cell.out_channels, cell.kernel_size[0], stride, padding,
+                    cell.has_bias, not first)
+            found[spec] = (2, cell.in_channels, feature_side(net, name) * stride, feature_side(net, name) * stride)
+    return found
+
+
+# VGG19 holds every VGG shape, ResNet8 every ResNet one; WRN at widths 1 and 8 (WRN28-1, WRN28-8).
+LAYERS = {}
+for _net in (("VGG", 19), ("ResNet", 8), ("WRN", 16, 1), ("WRN", 16, 8)):
+    LAYERS.update(network_layers(*_net))
+
+
+@pytest.mark.parametrize("spec", sorted(LAYERS), ids=lambda s: "c{}-{}_k{}s{}p{}{}{}".format(
+    *s[:5], "_bias" if s[5] else "", "" if s[6] else "_first"))
+def test_every_network_convolution_matches_nn_conv2d(spec):
+    """Forward, input gradient and weight (and bias) gradients within 1e-5 relative of nn.Conv2d."""
+    from src.conv_check import TOLERANCE, compare, worst
+    library = kernel_or_skip()
+    errors = compare(library, [spec], LAYERS[spec])
+    assert "y" in errors and any(k.endswith("0.weight") for k in errors) and ("dx" in errors) == spec[6]
+    assert any(k.endswith("0.bias") for k in errors) == spec[5]
+    name, error = worst(errors)
+    assert error <= TOLERANCE, (name, error)
+
+
+@contextlib.contextmanager
+def engine(name, library=None):
+    """Networks built inside use ``name``'s convolutions."""
+    from src.conv_engine import _activate, _state
+    previous = _state["engine"], _state["library"]
+    _activate(name, library)
+    try:
+        yield
+    finally:
+        _activate(*previous)
+
+
+@pytest.mark.parametrize("net, n_layer, width", [("VGG", 8, 1), ("ResNet", 8, 1), ("WRN", 16, 2)])
+def test_whole_network_gradients_match(net, n_layer, width):
+    """A network's output and every parameter gradient (graph mode, both kinds of layer in one graph)
+    within 1e-5 of nn.Conv2d's, relative to the largest gradient.
+
+    BatchNorm in inference mode: with training-mode batch statistics of 4 images, BatchNorm's
+    backward amplifies rounding so much that nn.Conv2d's own network, fed the same images changed
+    in their last bit, moves its gradients by up to 5e-3 (measured, WRN16-2); inference mode keeps
+    the comparison at rounding level (about 4e-7 measured)."""
+    import mindspore as ms
+    from src.conv_check import Projected
+    from src.models import build_network
+    library = kernel_or_skip()
+    rng = np.random.default_rng(0)
+    x = ms.Tensor(rng.standard_normal((4, 3, 32, 32)).astype(np.float32))
+    dy = ms.Tensor(rng.standard_normal((4, 10)).astype(np.float32))
+    with engine("mindspore"):
+        plain = build_network(net, n_layer, 10, width)
+    with engine("onednn", library):
+        ours = build_network(net, n_layer, 10, width)
+    ms.load_param_into_net(ours, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
+                                  for p in plain.get_parameters()})
+    results = []
+    for model in (ours, plain):
+        model.set_train(False)
+        loss, grads = ms.value_and_grad(Projected(model, dy), None, model.trainable_params())(x)
+        results.append((float(loss.asnumpy()), [g.asnumpy() for g in grads]))
+    (loss, grads), (loss_ref, grads_ref) = results
+    assert abs(loss - loss_ref) <= 1e-5 * abs(loss_ref)
+    scale = max(np.abs(r).max() for r in grads_ref)
+    for p, g, r in zip(plain.trainable_params(), grads, grads_ref):
+        assert np.abs(g - r).max() <= 1e-5 * scale, p.name
+
+
+def test_checkpoints_do_not_depend_on_the_engine(tmp_path):
+    """A network of one engine saves a checkpoint that loads into the other with the same logits."""
+    import mindspore as ms
+    from src.checkpoint import load_into, save_atomic
+    from src.models import build_network
+    library = kernel_or_skip()
+    x = ms.Tensor(np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype(np.float32))
+    with engine("onednn", library):
+        ours = build_network("ResNet", 8, 10)
+    with engine("mindspore"):
+        plain = build_network("ResNet", 8, 10)
+    path = str(tmp_path / "r8.ckpt")
+    save_atomic(ours, path)
+    load_into(plain, path)
+    ours.set_train(False)
+    plain.set_train(False)
+    expected, got = ours(x).asnumpy(), plain(x).asnumpy()
+    assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+# -- whole runs, each engine, in fresh processes ---------------------------------------------------
+RUN = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", "2", "--batch_size", "64",
+       "--seed", "3", "--deterministic", "True", "--ckpt_name", "r8.ckpt"]
+
+
+@pytest.fixture(scope="module")
+def engine_runs(cifar100_dir, tmp_path_factory):
+    """run_classify.py, 2 epochs, deterministic: twice with the oneDNN kernel, once with MindSpore's."""
+    kernel_or_skip()
+    root = tmp_path_factory.mktemp("engines")
+    procs = {}
+    for name, engine in (("onednn", "onednn"), ("onednn_again", "onednn"), ("mindspore", "mindspore")):
+        folder = str(root / name)
+        procs[name] = (folder, subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "run_classify.py"), "--data_dir", cifar100_dir, *RUN,
+             "--ckpt_dir", folder, "--log_dir", folder, "--conv_engine", engine],
+            env=dict(os.environ, GLOG_v="3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for name, (folder, proc) in procs.items():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    return {name: folder for name, (folder, _) in procs.items()}
+
+
+def metrics(folder):
+    with open(os.path.join(folder, "r8.metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_same_loss_curve_with_each_engine(engine_runs):
+    ours, theirs = metrics(engine_runs["onednn"]), metrics(engine_runs["mindspore"])
+    assert len(ours) == len(theirs) == 2
+    # Float rounding differs between the engines' kernels (measured: 7e-6 relative after the first
+    # epoch's 4 steps, 2e-4 after 8, as the difference grows with training).
+    assert ours[0]["loss"] == pytest.approx(theirs[0]["loss"], rel=1e-4)
+    assert ours[1]["loss"] == pytest.approx(theirs[1]["loss"], rel=1e-3)
+    for a, b in zip(ours, theirs):
+        assert a["test_acc"] == pytest.approx(b["test_acc"], abs=0.02)   # one image of 100 may flip
+
+
+def test_deterministic_runs_bit_identical_with_the_kernel(engine_runs):
+    def read(name):
+        with open(os.path.join(engine_runs[name], "r8.ckpt"), "rb") as f:
+            return f.read()
+    assert read("onednn") == read("onednn_again")
+    assert read("onednn") != read("mindspore")    # float rounding differs between the engines
+
+
+def test_engine_recorded_in_run_record_and_log(engine_runs):
+    for name, engine in (("onednn", "onednn"), ("mindspore", "mindspore")):
+        with open(os.path.join(engine_runs[name], "r8.run.json")) as f:
+            record = json.load(f)
+        assert record["args"]["conv_engine"] == engine
+        assert record["environment"]["conv_engine"] == engine
+        with open(os.path.join(engine_runs[name], "student-nokd.log")) as f:
+            assert f"# conv_engine: {engine}\n" in f.read()
+
+
+PROBE = """
+import sys
+import numpy as np
+from src.device import setup_device
+setup_device("CPU", 0, conv_engine=sys.argv[1])
+import mindspore as ms
+from mindspore import nn
+from src.models import build_network
+from src.teacher import Teacher
+from src.fold_bn import fold_batchnorm
+from src.train_step import DistillLoss, TrainStep
+x = ms.Tensor(np.random.rand(4, 3, 32, 32).astype(np.float32))
+y = ms.Tensor(np.arange(4).astype(np.int32))
+t = ms.Tensor(np.random.rand(4, 10).astype(np.float32))
+for spec in (("VGG", 8, 1), ("ResNet", 8, 1), ("WRN", 16, 2)):
+    net = build_network(*spec[:2], 10, spec[2])
+    opt = nn.Momentum(net.trainable_params(), learning_rate=0.01, momentum=0.9)
+    step = TrainStep(net, DistillLoss(0.5, 4.0, 2.0, 1.0), opt)
+    step.set_train(True)
+    step(x, y, t).asnumpy()
+    net.set_train(False)
+    net(x).asnumpy()
+    teacher = build_network(*spec[:2], 10, spec[2])
+    fold_batchnorm(teacher)
+    Teacher(teacher)(x.asnumpy()).asnumpy()
+"""
+
+
+@pytest.mark.parametrize("engine", ["onednn", "mindspore"])
+def test_no_convolution_runs_the_reference_kernel(engine):
+    """oneDNN names each primitive it runs (ONEDNN_VERBOSE): training, evaluation and a folded
+    MindSpore teacher of every network family. No convolution may run oneDNN's naive reference
+    kernel with either engine; with the oneDNN kernel (no ISA cap) no primitive at all may."""
+    if engine == "onednn":
+        kernel_or_skip()
+    env = dict(os.environ, GLOG_v="3", ONEDNN_VERBOSE="1")
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    proc = subprocess.run([sys.executable, "-c", PROBE, engine], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    executed = [line.split(",") for line in proc.stdout.splitlines()
+                if line.startswith("onednn_verbose") and ",exec,cpu," in line]
+    convolutions = [f[6] for f in executed if f[5] == "convolution"]
+    assert convolutions and not [impl for impl in convolutions if "ref" in impl]
+    if engine == "onednn":
+        assert not [",".join(f[5:8]) for f in executed if "ref" in f[6]]
+
+
+# -- where the kernel cannot be used ---------------------------------------------------------------
+def test_auto_falls_back_with_the_reason_and_onednn_refuses(monkeypatch):
+    def unavailable(log=None):
+        raise KernelUnavailable("no C++ compiler found (install g++, or set CXX)")
+
+    monkeypatch.setattr(conv_build, "kernel_library", unavailable)
+    with engine("mindspore"):   # resolving activates the engine chosen; restored afterwards
+        assert resolve_conv_engine("auto") == (
+            "mindspore", "conv engine: mindspore (the oneDNN kernel cannot be used: no C++ compiler "
+                         "found (install g++, or set CXX))")
+        with pytest.raises(UserError, match=r"^--conv_engine onednn: the oneDNN kernel cannot be used here: "
+                                            r"no C\+\+ compiler"):
+            resolve_conv_engine("onednn")
+        assert resolve_conv_engine("auto", "GPU") == ("mindspore", None)
+        with pytest.raises(UserError, match="^--conv_engine onednn: the oneDNN kernel runs on the CPU only"):
+            resolve_conv_engine("onednn", "Ascend")
+        assert resolve_conv_engine("mindspore") == ("mindspore", None)
+        with pytest.raises(UserError, match="^--conv_engine 'fast': expected one of auto, onednn, mindspore"):
+            resolve_conv_engine("fast")
+
+
+@pytest.mark.parametrize("system, machine, reason", [
+    ("win32", "AMD64", "MindSpore runs custom CPU operators on Linux only"),
+    ("linux", "aarch64", "the kernel targets x86-64 processors, not aarch64"),
+])
+def test_platforms_without_the_kernel(monkeypatch, system, machine, reason):
+    monkeypatch.setattr(conv_build.sys, "platform", system)
+    monkeypatch.setattr(conv_build.platform, "machine", lambda: machine)
+    with pytest.raises(KernelUnavailable, match=f"^{reason}$"):
+        conv_build.kernel_library()
+
+
+def test_no_compiler(monkeypatch):
+    if conv_build.platform_problem():
+        pytest.skip(conv_build.platform_problem())
+    monkeypatch.setenv("CXX", "")
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(KernelUnavailable, match=r"^no C\+\+ compiler found \(install g\+\+, or set CXX\)$"):
+        conv_build.kernel_library()
+
+
+def test_failed_build_or_check_leaves_no_cache_entry(tmp_path, monkeypatch):
+    """A build error, or a library that fails its self-check, is reported in one line and leaves the
+    cache as it was (no entry, no temporary folder); the next try builds again."""
+    if conv_build.platform_problem():
+        pytest.skip(conv_build.platform_problem())
+    monkeypatch.setenv("ATS_CACHE_DIR", str(tmp_path / "cache"))
+    broken = tmp_path / "src"
+    broken.mkdir()
+    (broken / "dnnl_subset.h").write_text("")
+    (broken / "conv_kernel.cc").write_text("int broken( {\n")
+    monkeypatch.setattr(conv_build, "SOURCE_DIR", str(broken))
+    with pytest.raises(KernelUnavailable, match=r"^the C\+\+ build failed: .*conv_kernel\.cc:1:"):
+        conv_build.kernel_library()
+    assert os.listdir(tmp_path / "cache") == []
+    monkeypatch.undo()
+    monkeypatch.setenv("ATS_CACHE_DIR", str(tmp_path / "cache"))
+
+    def failing_check(library):
+        raise KernelUnavailable("its self-check against nn.Conv2d failed (AssertionError: y differs)")
+
+    monkeypatch.setattr(conv_build, "self_check", failing_check)
+    with pytest.raises(KernelUnavailable, match="self-check against nn.Conv2d failed"):
+        conv_build.kernel_library()
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_concurrent_first_builds_share_one_cache_entry(tmp_path):
+    """Two processes building into an empty cache at once both get a checked library, and the cache
+    ends with exactly one entry (the loser of the final rename discards its own copy)."""
+    if conv_build.platform_problem():
+        pytest.skip(conv_build.platform_problem())
+    env = dict(os.environ, ATS_CACHE_DIR=str(tmp_path), GLOG_v="3")
+    code = "from src.conv_build import kernel_library; print(kernel_library())"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    paths = {o.strip() for o, _ in outs}
+    assert len(paths) == 1
+    (entry,) = os.listdir(tmp_path)
+    assert sorted(os.listdir(tmp_path / entry)) == ["check.json", "libatsconv.so"]
+    with open(tmp_path / entry / "check.json") as f:
+        report = json.load(f)
+    assert report["passed"] and report["max_relative_error"] <= 1e-5 and "ref" not in report["implementations"]
+
+
+def test_conv_engine_flag_and_its_environment_default(cifar100_dir, tmp_path, monkeypatch):
+    import run_classify
+    monkeypatch.setenv("ATS_CONV_ENGINE", "mindspore")
+    assert run_classify.build_parser().parse_args([]).conv_engine == "mindspore"
+    monkeypatch.delenv("ATS_CONV_ENGINE")
+    assert run_classify.build_parser().parse_args([]).conv_engine == "auto"
+    proc = run_entry("run_classify.py", "--data_dir", cifar100_dir, "--conv_engine", "fast",
+                     "--ckpt_dir", tmp_path, "--log_dir", tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--conv_engine: invalid choice: 'fast'" in proc.stderr
+    assert os.listdir(tmp_path) == []
