@@ -22,11 +22,11 @@ def output_side(side, kernel, stride, pad_before, pad_after, dilation):
 
 
 class OneDNNConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (same parameters, names and initialisation) whose convolution and gradients run
-    in the kernel ``library`` (plain NCHW, groups 1, ``pad_mode`` 'pad' or 'valid').
+    """``nn.Conv2d`` (same parameters, names and initialisation) whose convolution, bias and gradients
+    run in the kernel ``library`` (plain NCHW, groups 1, ``pad_mode`` 'pad' or 'valid').
 
-    The bias, if any, is added by MindSpore as in ``nn.Conv2d``. ``input_grad=False``: the input
-    gradient is not computed and reads as zeros (a first layer, whose input is the images).
+    ``input_grad=False``: the input gradient is not computed and reads as zeros (a first layer,
+    whose input is the images).
     """
 
     def __init__(self, library, *args, input_grad=True, **kwargs):
@@ -38,28 +38,34 @@ class OneDNNConv2d(nn.Conv2d):
         self.geometry = ms.Tensor(np.array(g, np.int64))
         (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = self.kernel_size, g[0:2], g[2:6], g[6:8]
 
-        def out_shape(x, w, _):
+        def out_shape(x, w, *_):
             return [x[0], w[0], output_side(x[2], kh, sh, pt, pb, dh), output_side(x[3], kw, sw, pl, pr, dw)]
 
-        if input_grad:
-            gradients = ops.Custom(f"{library}:ats_conv_backward", out_shape=lambda x, w, dy, g: (x, w),
-                                   out_dtype=lambda x, w, dy, g: (x, w), func_type="aot")
+        bias = "_bias" if self.has_bias else ""
+        # What the backward computes: (dx, dw[, db]), or (dw[, db]) without an input gradient.
+        outputs = ((lambda x, w, dy, g: x),) if input_grad else ()
+        outputs += (lambda x, w, dy, g: w,) + ((lambda x, w, dy, g: [w[0]],) if self.has_bias else ())
+        backward = ops.Custom(f"{library}:ats_conv_backward{'' if input_grad else '_weights'}{bias}",
+                              out_shape=lambda *shapes: tuple(f(*shapes) for f in outputs),
+                              out_dtype=lambda x, w, dy, g: (x,) * len(outputs), func_type="aot")
 
-            def bprop(x, w, geo, out, dout):
-                dx, dw_ = gradients(x, w, dout, geo)
-                return dx, dw_, ops.zeros_like(geo)
+        def gradients(x, w, dout, geo):
+            grads = backward(x, w, dout, geo)
+            return grads if input_grad else (ops.zeros_like(x),) + tuple(grads)
+
+        if self.has_bias:
+            def bprop(x, w, b, geo, out, dout):
+                return gradients(x, w, dout, geo) + (ops.zeros_like(geo),)
         else:
-            weight_gradient = ops.Custom(f"{library}:ats_conv_backward_weights", out_shape=lambda x, w, dy, g: w,
-                                         out_dtype=lambda x, w, dy, g: w, func_type="aot")
-
             def bprop(x, w, geo, out, dout):
-                return ops.zeros_like(x), weight_gradient(x, w, dout, geo), ops.zeros_like(geo)
+                return gradients(x, w, dout, geo) + (ops.zeros_like(geo),)
 
         # Graph mode keeps one bprop per AOT function name: each kind of layer has its own name.
-        forward = "ats_conv_forward" if input_grad else "ats_conv_forward_no_dx"
+        forward = f"ats_conv_forward{bias}{'' if input_grad else '_no_dx'}"
         self.convolve = ops.Custom(f"{library}:{forward}", out_shape=out_shape,
-                                   out_dtype=lambda x, w, g: x, func_type="aot", bprop=bprop)
+                                   out_dtype=lambda x, *_: x, func_type="aot", bprop=bprop)
 
     def construct(self, x):
-        y = self.convolve(x, self.weight, self.geometry)
-        return self.bias_add(y, self.bias) if self.has_bias else y
+        if self.has_bias:
+            return self.convolve(x, self.weight, self.bias, self.geometry)
+        return self.convolve(x, self.weight, self.geometry)

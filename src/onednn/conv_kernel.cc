@@ -5,13 +5,13 @@
  * on AVX-512, the naive reference kernel).
  *
  * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
- *   ats_conv_forward          (x, w, geometry) -> y
- *   ats_conv_forward_no_dx    the same, for layers whose input needs no gradient (first layers):
- *                             MindSpore's graph mode keeps one backward function per AOT function
- *                             name, so the two kinds of layer need two names
- *   ats_conv_backward         (x, w, dy, geometry) -> dx, dw
- *   ats_conv_backward_weights (x, w, dy, geometry) -> dw
- * x [N,C,H,W], w [K,C,R,S], y/dy [N,K,OH,OW] float32; geometry int64[8]: stride h, w; padding top,
+ *   ats_conv_forward[_bias]            (x, w, [b,] geometry) -> y
+ *   ats_conv_forward[_bias]_no_dx      the same, for layers whose input needs no gradient (first
+ *                                      layers): MindSpore's graph mode keeps one backward function
+ *                                      per AOT function name, so each kind of layer has its own
+ *   ats_conv_backward[_bias]           (x, w, dy, geometry) -> dx, dw[, db]
+ *   ats_conv_backward_weights[_bias]   (x, w, dy, geometry) -> dw[, db]
+ * x [N,C,H,W], w [K,C,R,S], b [K], y/dy [N,K,OH,OW] float32; geometry int64[8]: stride h, w; padding top,
  * bottom, left, right; dilation h, w.
  *
  * Calls are serialised by one lock: each uses every thread of the pool, and the reorder buffers
@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -183,9 +182,9 @@ using MemoryDesc = std::unique_ptr<dnnl_memory_desc, Destroy<dnnl_memory_desc, d
 using Memory = std::unique_ptr<dnnl_memory, Destroy<dnnl_memory, dnnl_memory_destroy>>;
 using Primitive = std::unique_ptr<dnnl_primitive, Destroy<dnnl_primitive, dnnl_primitive_destroy>>;
 
-MemoryDesc memory_desc(const dnnl_dims_t dims, int tag) {
+MemoryDesc memory_desc(const dnnl_dims_t dims, int tag, int ndims = 4) {
     dnnl_memory_desc_t md;
-    check(dnnl_memory_desc_create_with_tag(&md, 4, dims, dnnl_f32, tag), "a memory descriptor");
+    check(dnnl_memory_desc_create_with_tag(&md, ndims, dims, dnnl_f32, tag), "a memory descriptor");
     return MemoryDesc(md);
 }
 
@@ -209,6 +208,8 @@ struct OperandSpec {
     Slot slot;       // where the primitive's layout lives, if it differs from the plain one
     int query;       // the primitive descriptor's query for that layout
     const dnnl_dim_t *dims;
+    int ndims = 4;   // 1: a bias (whose plain layout is the only one)
+    int index = 0;   // of the query: a bias is the second "weights"
 };
 
 struct Operand {
@@ -222,15 +223,16 @@ struct Operand {
 
 class Step {
   public:
-    Step(dnnl_engine_t engine, PrimitiveDesc pd, std::initializer_list<OperandSpec> specs) : pd_(std::move(pd)) {
+    Step(dnnl_engine_t engine, PrimitiveDesc pd, const std::vector<OperandSpec> &specs) : pd_(std::move(pd)) {
         for (const auto &spec : specs) {
             operands_.emplace_back();
             Operand &o = operands_.back();
             o.spec = spec;
-            o.inner_md = dnnl_primitive_desc_query_md(pd_.get(), spec.query, 0);
-            MemoryDesc plain = memory_desc(spec.dims, dnnl_abcd);
+            o.inner_md = dnnl_primitive_desc_query_md(pd_.get(), spec.query, spec.index);
+            MemoryDesc plain = memory_desc(spec.dims, spec.ndims == 1 ? dnnl_a : dnnl_abcd, spec.ndims);
             o.user = memory(plain.get(), engine);
             if (dnnl_memory_desc_equal(plain.get(), o.inner_md)) continue;
+            if (spec.slot == N_SLOTS) throw Failure{"a bias in a layout of its own"};
             o.inner_bytes = dnnl_memory_desc_get_size(o.inner_md);
             o.inner = memory(o.inner_md, engine);
             const_dnnl_memory_desc_t from = spec.output ? o.inner_md : plain.get();
@@ -299,17 +301,36 @@ class Step {
 // ---- the convolutions of one shape -------------------------------------------------------------
 enum Kind { FORWARD, BACKWARD, BACKWARD_WEIGHTS };
 
-struct Shape {
-    dnnl_dims_t src{}, weights{}, dst{}, strides{}, dilates{}, pad_l{}, pad_r{};
+/* Where each tensor is among an entry point's parameters (-1: not there). Forward: x, w, [b],
+ * geometry -> y. Backward: x, w, dy, geometry -> [dx], dw, [db]. */
+struct Layout {
+    Layout(Kind kind, bool bias) {
+        if (kind == FORWARD) {
+            b = bias ? 2 : -1;
+            geometry = bias ? 3 : 2;
+            y = geometry + 1;
+            count = y + 1;
+            return;
+        }
+        dy = 2;
+        geometry = 3;
+        int next = 4;
+        dx = kind == BACKWARD ? next++ : -1;
+        dw = next++;
+        db = bias ? next++ : -1;
+        count = next;
+    }
+    int x = 0, w = 1, b = -1, dy = -1, geometry = -1, y = -1, dx = -1, dw = -1, db = -1, count = 0;
 };
 
-// Parameter indices of each entry point.
-enum { FWD_X = 0, FWD_W = 1, FWD_Y = 3 };
-enum { BWD_X = 0, BWD_W = 1, BWD_DY = 2, BWD_DX = 4, BWD_DW = 5, BWDW_DW = 4 };
+struct Shape {
+    dnnl_dims_t src{}, weights{}, dst{}, bias{}, strides{}, dilates{}, pad_l{}, pad_r{};
+};
 
 class Convolution {
   public:
-    Convolution(dnnl_engine_t engine, Kind kind, const Shape &s) {
+    Convolution(dnnl_engine_t engine, Kind kind, bool has_bias, const Shape &s) {
+        const Layout at(kind, has_bias);
         dnnl_primitive_attr_t raw_attr;
         check(dnnl_primitive_attr_create(&raw_attr), "attributes");
         std::unique_ptr<dnnl_primitive_attr, Destroy<dnnl_primitive_attr, dnnl_primitive_attr_destroy>> attr(raw_attr);
@@ -317,16 +338,19 @@ class Convolution {
         check(dnnl_primitive_attr_set_scratchpad_mode(attr.get(), dnnl_scratchpad_mode_user), "attributes");
         MemoryDesc src = memory_desc(s.src, dnnl_format_tag_any), weights = memory_desc(s.weights, dnnl_format_tag_any),
                    dst = memory_desc(s.dst, dnnl_format_tag_any);
+        MemoryDesc bias = has_bias ? memory_desc(s.bias, dnnl_a, 1) : MemoryDesc();
         dnnl_primitive_desc_t pd;
         check(dnnl_convolution_forward_primitive_desc_create(&pd, engine, dnnl_forward_training, dnnl_convolution_direct,
-                                                             src.get(), weights.get(), nullptr, dst.get(), s.strides,
+                                                             src.get(), weights.get(), bias.get(), dst.get(), s.strides,
                                                              s.dilates, s.pad_l, s.pad_r, attr.get()),
               "choosing a forward convolution kernel");
         PrimitiveDesc forward(pd);
         if (kind == FORWARD) {
-            add(engine, std::move(forward), {{DNNL_ARG_SRC, FWD_X, false, SRC, dnnl_query_src_md, s.src},
-                                             {DNNL_ARG_WEIGHTS, FWD_W, false, WEIGHTS, dnnl_query_weights_md, s.weights},
-                                             {DNNL_ARG_DST, FWD_Y, true, DST, dnnl_query_dst_md, s.dst}});
+            std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src},
+                                              {DNNL_ARG_WEIGHTS, at.w, false, WEIGHTS, dnnl_query_weights_md, s.weights},
+                                              {DNNL_ARG_DST, at.y, true, DST, dnnl_query_dst_md, s.dst}};
+            if (has_bias) operands.push_back({DNNL_ARG_BIAS, at.b, false, N_SLOTS, dnnl_query_weights_md, s.bias, 1, 1});
+            add(engine, std::move(forward), operands);
             return;
         }
         // The gradients' kernels are chosen with the forward one as a hint (same layouts where possible).
@@ -335,18 +359,19 @@ class Convolution {
                                                                        weights.get(), dst.get(), s.strides, s.dilates,
                                                                        s.pad_l, s.pad_r, forward.get(), attr.get()),
                   "choosing an input-gradient convolution kernel");
-            add(engine, PrimitiveDesc(pd), {{DNNL_ARG_DIFF_DST, BWD_DY, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
-                                            {DNNL_ARG_WEIGHTS, BWD_W, false, WEIGHTS, dnnl_query_weights_md, s.weights},
-                                            {DNNL_ARG_DIFF_SRC, BWD_DX, true, DIFF_SRC, dnnl_query_diff_src_md, s.src}});
+            add(engine, PrimitiveDesc(pd), {{DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
+                                            {DNNL_ARG_WEIGHTS, at.w, false, WEIGHTS, dnnl_query_weights_md, s.weights},
+                                            {DNNL_ARG_DIFF_SRC, at.dx, true, DIFF_SRC, dnnl_query_diff_src_md, s.src}});
         }
         check(dnnl_convolution_backward_weights_primitive_desc_create(&pd, engine, dnnl_convolution_direct, src.get(),
-                                                                      weights.get(), nullptr, dst.get(), s.strides,
+                                                                      weights.get(), bias.get(), dst.get(), s.strides,
                                                                       s.dilates, s.pad_l, s.pad_r, forward.get(), attr.get()),
               "choosing a weight-gradient convolution kernel");
-        add(engine, PrimitiveDesc(pd), {{DNNL_ARG_SRC, BWD_X, false, SRC, dnnl_query_src_md, s.src},
-                                        {DNNL_ARG_DIFF_DST, BWD_DY, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
-                                        {DNNL_ARG_DIFF_WEIGHTS, kind == BACKWARD ? BWD_DW : BWDW_DW, true, DIFF_WEIGHTS,
-                                         dnnl_query_diff_weights_md, s.weights}});
+        std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src},
+                                          {DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
+                                          {DNNL_ARG_DIFF_WEIGHTS, at.dw, true, DIFF_WEIGHTS, dnnl_query_diff_weights_md, s.weights}};
+        if (has_bias) operands.push_back({DNNL_ARG_DIFF_BIAS, at.db, true, N_SLOTS, dnnl_query_diff_weights_md, s.bias, 1, 1});
+        add(engine, PrimitiveDesc(pd), operands);
     }
 
     void run(dnnl_stream_t stream, Buffer *slots, void **params) {
@@ -364,7 +389,7 @@ class Convolution {
     }
 
   private:
-    void add(dnnl_engine_t engine, PrimitiveDesc pd, std::initializer_list<OperandSpec> operands) {
+    void add(dnnl_engine_t engine, PrimitiveDesc pd, const std::vector<OperandSpec> &operands) {
         steps_.emplace_back(new Step(engine, std::move(pd), operands));
     }
 
@@ -372,7 +397,7 @@ class Convolution {
 };
 
 // ---- process-wide state ------------------------------------------------------------------------
-using Key = std::array<int64_t, 17>;
+using Key = std::array<int64_t, 18>;
 
 struct Kernel {
     std::mutex mutex;
@@ -403,28 +428,7 @@ Kernel &kernel() {
     return *k;
 }
 
-/* Reads the shapes and geometry of a call; false (with g_last_error set) if they are not a
- * float32 4-D convolution. */
-bool read_shape(int nparam, int expected, int *ndims, int64_t **shapes, const char **dtypes, void **params,
-                int geometry_param, int out_param, Shape *s) {
-    if (nparam != expected) {
-        g_last_error = "expected " + std::to_string(expected) + " parameters, got " + std::to_string(nparam);
-        return false;
-    }
-    for (int i = 0; i < nparam; ++i) {
-        bool geometry = i == geometry_param;
-        if (ndims[i] != (geometry ? 1 : 4) || std::strcmp(dtypes[i], geometry ? "int64" : "float32") != 0 ||
-            (geometry && shapes[i][0] != 8)) {
-            g_last_error = "parameter " + std::to_string(i) + ": unexpected shape or type " + dtypes[i];
-            return false;
-        }
-    }
-    const int64_t *g = static_cast<const int64_t *>(params[geometry_param]);
-    for (int d = 0; d < 4; ++d) {
-        s->src[d] = shapes[0][d];
-        s->weights[d] = shapes[1][d];
-        s->dst[d] = shapes[out_param][d];
-    }
+void set_geometry(const int64_t *g, Shape *s) {
     s->strides[0] = g[0];
     s->strides[1] = g[1];
     s->pad_l[0] = g[2];
@@ -433,33 +437,57 @@ bool read_shape(int nparam, int expected, int *ndims, int64_t **shapes, const ch
     s->pad_r[1] = g[5];
     s->dilates[0] = g[6] - 1;   // oneDNN counts dilation from 0
     s->dilates[1] = g[7] - 1;
+}
+
+/* Reads the shapes and geometry of a call; false (with g_last_error set) if they are not those of
+ * a float32 2-D convolution laid out as ``at`` says. */
+bool read_shape(const Layout &at, int nparam, int *ndims, int64_t **shapes, const char **dtypes, void **params,
+                Shape *s) {
+    if (nparam != at.count) {
+        g_last_error = "expected " + std::to_string(at.count) + " parameters, got " + std::to_string(nparam);
+        return false;
+    }
+    for (int i = 0; i < nparam; ++i) {
+        bool geometry = i == at.geometry, bias = i == at.b || i == at.db;
+        bool ok = geometry ? ndims[i] == 1 && shapes[i][0] == 8 && std::strcmp(dtypes[i], "int64") == 0
+                           : ndims[i] == (bias ? 1 : 4) && std::strcmp(dtypes[i], "float32") == 0;
+        if (!ok) {
+            g_last_error = "parameter " + std::to_string(i) + ": unexpected shape or type " + dtypes[i];
+            return false;
+        }
+    }
+    for (int d = 0; d < 4; ++d) {
+        s->src[d] = shapes[at.x][d];
+        s->weights[d] = shapes[at.w][d];
+        s->dst[d] = shapes[at.y >= 0 ? at.y : at.dy][d];
+    }
+    s->bias[0] = s->weights[0];
+    set_geometry(static_cast<const int64_t *>(params[at.geometry]), s);
     return true;
 }
 
-int call(Kind kind, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+int call(Kind kind, bool bias, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Kernel &k = kernel();
     std::lock_guard<std::mutex> lock(k.mutex);
     Shape s;
-    bool ok = kind == FORWARD ? read_shape(nparam, 4, ndims, shapes, dtypes, params, 2, FWD_Y, &s)
-                              : read_shape(nparam, kind == BACKWARD ? 6 : 5, ndims, shapes, dtypes, params, 3, BWD_DY, &s);
-    if (!ok) {
+    if (!read_shape(Layout(kind, bias), nparam, ndims, shapes, dtypes, params, &s)) {
         std::fprintf(stderr, "ats oneDNN convolution: %s\n", g_last_error.c_str());
         return 1;
     }
     try {
         k.ensure_ready();
-        Key key{kind};
+        Key key{kind, bias};
         for (int d = 0; d < 4; ++d) {
-            key[1 + d] = s.src[d];
-            key[5 + d] = s.weights[d];
+            key[2 + d] = s.src[d];
+            key[6 + d] = s.weights[d];
         }
         const dnnl_dim_t *geometry[] = {s.strides, s.pad_l, s.pad_r, s.dilates};
         for (int i = 0; i < 4; ++i) {
-            key[9 + 2 * i] = geometry[i][0];
-            key[10 + 2 * i] = geometry[i][1];
+            key[10 + 2 * i] = geometry[i][0];
+            key[11 + 2 * i] = geometry[i][1];
         }
         auto &conv = k.cache[key];
-        if (!conv) conv.reset(new Convolution(k.engine, kind, s));
+        if (!conv) conv.reset(new Convolution(k.engine, kind, bias, s));
         conv->run(k.stream, k.slots, params);
         return 0;
     } catch (const Failure &f) {
@@ -474,23 +502,19 @@ int call(Kind kind, int nparam, void **params, int *ndims, int64_t **shapes, con
 }  // namespace
 
 extern "C" {
-int ats_conv_forward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
-    return call(FORWARD, nparam, params, ndims, shapes, dtypes);
-}
-
-int ats_conv_forward_no_dx(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                           void *) {
-    return call(FORWARD, nparam, params, ndims, shapes, dtypes);
-}
-
-int ats_conv_backward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
-    return call(BACKWARD, nparam, params, ndims, shapes, dtypes);
-}
-
-int ats_conv_backward_weights(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                              void *) {
-    return call(BACKWARD_WEIGHTS, nparam, params, ndims, shapes, dtypes);
-}
+#define ATS_ENTRY(name, kind, bias)                                                                             \
+    int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
+        return call(kind, bias, nparam, params, ndims, shapes, dtypes);                                      \
+    }
+ATS_ENTRY(ats_conv_forward, FORWARD, false)
+ATS_ENTRY(ats_conv_forward_no_dx, FORWARD, false)
+ATS_ENTRY(ats_conv_forward_bias, FORWARD, true)
+ATS_ENTRY(ats_conv_forward_bias_no_dx, FORWARD, true)
+ATS_ENTRY(ats_conv_backward, BACKWARD, false)
+ATS_ENTRY(ats_conv_backward_bias, BACKWARD, true)
+ATS_ENTRY(ats_conv_backward_weights, BACKWARD_WEIGHTS, false)
+ATS_ENTRY(ats_conv_backward_weights_bias, BACKWARD_WEIGHTS, true)
+#undef ATS_ENTRY
 
 /* Threads of the pool (default: the CPUs this process may run on); call before the first
  * convolution, or between runs: the cached primitives are rebuilt for the new count. */
@@ -518,10 +542,8 @@ int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weight
             s.weights[d] = weights[d];
             s.dst[d] = dst[d];
         }
-        s.strides[0] = geometry[0], s.strides[1] = geometry[1];
-        s.pad_l[0] = geometry[2], s.pad_r[0] = geometry[3], s.pad_l[1] = geometry[4], s.pad_r[1] = geometry[5];
-        s.dilates[0] = geometry[6] - 1, s.dilates[1] = geometry[7] - 1;
-        std::snprintf(out, size, "%s", Convolution(k.engine, static_cast<Kind>(kind), s).implementations().c_str());
+        set_geometry(geometry, &s);
+        std::snprintf(out, size, "%s", Convolution(k.engine, static_cast<Kind>(kind), false, s).implementations().c_str());
         return 0;
     } catch (const Failure &f) {
         g_last_error = f.what;

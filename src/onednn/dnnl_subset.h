@@ -35,6 +35,7 @@ enum {
     dnnl_success = 0,
     dnnl_f32 = 3,                          /* dnnl_data_type_t */
     dnnl_format_tag_any = 1,               /* dnnl_format_tag_t: let the primitive choose */
+    dnnl_a = 2,                            /* plain 1-D (a bias) */
     dnnl_abcd = 5,                         /* plain NCHW activations, OIHW weights */
     dnnl_cpu = 1,                          /* dnnl_engine_kind_t */
     dnnl_forward_training = 64,            /* dnnl_prop_kind_t */
@@ -57,10 +58,12 @@ enum {                                     /* execution argument indices */
     DNNL_ARG_SRC = 1,
     DNNL_ARG_DST = 17,
     DNNL_ARG_WEIGHTS = 33,
+    DNNL_ARG_BIAS = 41,
     DNNL_ARG_SCRATCHPAD = 80,
     DNNL_ARG_DIFF_SRC = 129,
     DNNL_ARG_DIFF_DST = 145,
     DNNL_ARG_DIFF_WEIGHTS = 161,
+    DNNL_ARG_DIFF_BIAS = 169,
 };
 
 dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, int kind, size_t index);
