@@ -1,4 +1,5 @@
-"""Building the oneDNN convolution kernel (``src/onednn/conv_kernel.cc``) on first use, and caching it.
+"""Building the package's CPU kernels (``src/kernels/``: the oneDNN convolution, BatchNorm) on first use,
+and caching them.
 
 The kernel is compiled with the system's C++ compiler against the ``libdnnl.so.3`` that MindSpore
 bundles, then checked against ``nn.Conv2d`` in a separate process (``src/conv_check.py``): the check
@@ -17,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 
-SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onednn")
-SOURCES = ("conv_kernel.cc", "dnnl_subset.h")
-LIBRARY = "libatsconv.so"
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
+COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc")
+SOURCES = COMPILED + ("dnnl_subset.h", "threadpool.h")
+LIBRARY = "libatskernels.so"
 CHECK_FILE = "check.json"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,9 +75,10 @@ def processor_features():
 
 
 def compile_command(cxx, lib_dir, output):
-    return [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-o", output,
-            os.path.join(SOURCE_DIR, "conv_kernel.cc"), f"-L{lib_dir}", "-l:libdnnl.so.3",
-            f"-Wl,-rpath,{lib_dir}"]
+    # -march=native: built on the machine it runs on (the cache key holds the processor's features).
+    return [cxx, "-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread",
+            "-o", output, *(os.path.join(SOURCE_DIR, name) for name in COMPILED), f"-L{lib_dir}",
+            "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
 
 
 def cache_key(cxx, lib_dir):

@@ -1,11 +1,13 @@
-"""The oneDNN kernel checked against ``nn.Conv2d``: forward, input gradient and weight gradients.
+"""The package's CPU kernels checked against MindSpore's layers: the oneDNN convolution against
+``nn.Conv2d`` (forward, input gradient, weight and bias gradients), BatchNorm against
+``nn.BatchNorm2d`` in training mode (output, gradients, moving statistics).
 
     python -m src.conv_check LIBRARY       (from the repository root) prints one JSON line
 
-conv_build.py runs this in a fresh process before a built kernel is used: the check must run the
-kernel with oneDNN's processor features free (``nn.Conv2d`` then runs oneDNN's reference kernel,
-slow but exact, which is fine at these sizes). The tests call ``compare`` for every convolution
-shape of the networks.
+conv_build.py runs this in a fresh process before a built library is used: the check must run the
+kernels with oneDNN's processor features free (``nn.Conv2d`` then runs oneDNN's reference kernel,
+slow but exact, which is fine at these sizes). The tests call ``compare`` and ``compare_batchnorm``
+for every convolution and BatchNorm shape of the networks.
 """
 import ctypes
 import json
@@ -16,7 +18,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from .onednn_conv2d import OneDNNConv2d
+from .kernel_layers import KernelBatchNorm2d, OneDNNConv2d
 
 TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output and every gradient
 # Layers as (in channels, out channels, kernel, stride, padding, bias, input_grad): an RGB first
@@ -25,6 +27,7 @@ TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output an
 CHECK_LAYERS = [(3, 16, 3, 1, 1, True, False), (16, 32, 3, 2, 1, False, True),
                 (32, 32, 1, 2, 0, False, True), (32, 7, 3, 1, 1, True, True)]
 CHECK_INPUT = (3, 3, 9, 9)
+CHECK_BATCHNORM = (3, 20, 5, 7)    # [N, C, H, W]: C not a multiple of the pool's threads
 # The shape whose kernels the report names: VGG8's second layer at the training batch size.
 REPORTED_SHAPE = (128, 64, 128, 16, 3, 1, 1)
 
@@ -69,6 +72,29 @@ def compare(library, layers, input_shape, seed=0):
     else:
         errors["dx_is_zero"] = float(np.abs(dx).max()) == 0.0
     return errors
+
+
+def compare_batchnorm(library, shape, seed=0):
+    """Relative errors of ``KernelBatchNorm2d`` against ``nn.BatchNorm2d`` in training mode (two steps,
+    so that the moving statistics are updated twice): "y", "dx", "dgamma", "dbeta", "moving_mean",
+    "moving_variance"."""
+    rng = np.random.default_rng(seed)
+    ours, reference = KernelBatchNorm2d(library, shape[1], momentum=0.9), nn.BatchNorm2d(shape[1], momentum=0.9)
+    for name in ("gamma", "beta"):
+        value = ms.Tensor(rng.standard_normal(shape[1]).astype(np.float32))
+        getattr(ours, name).set_data(value)
+        getattr(reference, name).set_data(value)
+    x = ms.Tensor((3 * rng.standard_normal(shape) + 1).astype(np.float32))
+    dy = ms.Tensor(rng.standard_normal(shape).astype(np.float32))
+    results = []
+    for net in (ours, reference):
+        net.set_train(True)
+        y = net(x).asnumpy()
+        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(Projected(net, dy), 0, net.trainable_params())(x)
+        results.append((y, dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy(), net.moving_mean.asnumpy(),
+                        net.moving_variance.asnumpy()))
+    names = ("y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance")
+    return {name: relative_error(a, b) for name, a, b in zip(names, *results)}
 
 
 def worst(errors):
@@ -131,6 +157,10 @@ def main(argv=None):
             if not error <= TOLERANCE:
                 raise AssertionError(f"{name} differs by {error:.2e} (relative)")
             largest = max(largest, error)
+        name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM))
+        if not error <= TOLERANCE:
+            raise AssertionError(f"BatchNorm {name} differs by {error:.2e} (relative)")
+        largest = max(largest, error)
         report.update(passed=True, max_relative_error=largest, onednn=onednn_version(),
                       implementations=implementations(library, *REPORTED_SHAPE))
     except Exception as err:  # any failure means: do not use this kernel; the report says why

@@ -58,10 +58,10 @@ def active_engine():
 
 
 def set_threads(threads):
-    """Threads of the kernel's pool (default: every CPU this process may use)."""
+    """Threads of the kernels' pool (default: every CPU this process may use)."""
     import ctypes
     if _state["library"]:
-        ctypes.CDLL(_state["library"]).ats_conv_set_threads(int(threads))
+        ctypes.CDLL(_state["library"]).ats_set_threads(int(threads))
 
 
 @contextlib.contextmanager
@@ -81,6 +81,16 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
     False: no gradient flows to the input (a network's first layer, whose input is the images)."""
     from mindspore import nn
     if _state["engine"] == "onednn" and not _state["plain"]:
-        from .onednn_conv2d import OneDNNConv2d
+        from .kernel_layers import OneDNNConv2d
         return OneDNNConv2d(_state["library"], cin, cout, kernel_size, input_grad=input_grad, **kwargs)
     return nn.Conv2d(cin, cout, kernel_size, **kwargs)
+
+
+def batch_norm2d(channels, **kwargs):
+    """An ``nn.BatchNorm2d(channels, **kwargs)``; with the oneDNN engine its training mode runs in the
+    package's BatchNorm kernel, which comes with the convolution kernel (src/kernels/)."""
+    from mindspore import nn
+    if _state["engine"] == "onednn" and not _state["plain"]:
+        from .kernel_layers import KernelBatchNorm2d
+        return KernelBatchNorm2d(_state["library"], channels, **kwargs)
+    return nn.BatchNorm2d(channels, **kwargs)

@@ -6,7 +6,7 @@ a network's first convolution, whose input (the images) needs no gradient.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from .conv_engine import conv2d
+from .conv_engine import batch_norm2d, conv2d
 
 
 def conv3x3(cin, cout, stride=1, bias=False, input_grad=True):
@@ -22,7 +22,7 @@ def conv1x1(cin, cout, stride=1):
 
 def batch_norm(channels):
     # MindSpore's momentum weighs the old statistic: 0.9 here is PyTorch's momentum=0.1.
-    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
+    return batch_norm2d(channels, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
 
 
 def linear(cin, cout):

@@ -12,11 +12,12 @@ MODELS = {
 }
 
 
-# Side of the (square) feature maps a layer writes on 32x32 inputs, by the first part of its name.
+# Side of the (square) feature maps a layer writes on 32x32 inputs, by the first part of its name
+# (a stage's first, strided, block reads maps twice that side).
 FEATURE_SIDES = {
     "VGG": {"block0": 32, "block1": 16, "block2": 8, "block3": 4, "block4": 4},
-    "ResNet": {"conv1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
-    "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8},
+    "ResNet": {"conv1": 32, "bn1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
+    "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8, "bn1": 8},
 }
 
 

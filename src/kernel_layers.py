@@ -1,4 +1,6 @@
-"""``OneDNNConv2d``: ``nn.Conv2d`` run by the package's oneDNN kernel (see conv_engine.py)."""
+"""Layers run by the package's CPU kernels (see conv_engine.py): ``OneDNNConv2d`` (``nn.Conv2d``)
+and ``KernelBatchNorm2d`` (``nn.BatchNorm2d``). Same parameters, names and initialisation as the
+MindSpore layers they derive from, so checkpoints do not depend on which runs."""
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
@@ -69,3 +71,37 @@ class OneDNNConv2d(nn.Conv2d):
         if self.has_bias:
             return self.convolve(x, self.weight, self.bias, self.geometry)
         return self.convolve(x, self.weight, self.geometry)
+
+
+class KernelBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` whose training-mode forward and backward run in the kernel ``library``
+    (inference mode is MindSpore's own). The moving statistics are updated as MindSpore does:
+    ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased (n - 1)."""
+
+    def __init__(self, library, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.format != "NCHW" or self.use_batch_statistics is not None:
+            raise ValueError("KernelBatchNorm2d: only data_format='NCHW' and use_batch_statistics=None")
+        self.epsilon = ms.Tensor(np.array([self.eps], np.float32))
+        backward = ops.Custom(f"{library}:ats_bn_backward", out_shape=lambda x, dy, g, m, v, e: (x, g, g),
+                              out_dtype=lambda x, dy, g, m, v, e: (x, g, g), func_type="aot")
+
+        def bprop(x, gamma, beta, eps, out, dout):
+            # The batch mean and variance only feed the moving statistics: no gradient flows back.
+            dx, dgamma, dbeta = backward(x, dout[0], gamma, out[1], out[2], eps)
+            return dx, dgamma, dbeta, ops.zeros_like(eps)
+
+        self.normalize = ops.Custom(f"{library}:ats_bn_forward", out_shape=lambda x, g, b, e: (x, g, g),
+                                    out_dtype=lambda x, g, b, e: (x, g, g), func_type="aot", bprop=bprop)
+
+    def construct(self, x):
+        if not self.training:
+            return super().construct(x)
+        y, mean, var = self.normalize(x, self.gamma, self.beta, self.epsilon)
+        count = x.shape[0] * x.shape[2] * x.shape[3]
+        # nn.BatchNorm2d keeps 1 - momentum as self.momentum (the batch's weight).
+        new_mean = self.moving_mean * (1 - self.momentum) + ops.stop_gradient(mean) * self.momentum
+        new_var = (self.moving_variance * (1 - self.momentum)
+                   + ops.stop_gradient(var) * (self.momentum * count / max(count - 1, 1)))
+        y = ops.depend(y, ops.assign(self.moving_mean, new_mean))
+        return ops.depend(y, ops.assign(self.moving_variance, new_var))

@@ -16,11 +16,7 @@
  *
  * Calls are serialised by one lock: each uses every thread of the pool, and the reorder buffers
  * (one per role, grown to the largest layer) are shared by all layers. */
-#include <sched.h>
-
 #include <array>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,114 +24,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "dnnl_subset.h"
+#include "threadpool.h"
 
 namespace {
 
-// ---- threads ---------------------------------------------------------------------------------
-thread_local bool t_in_pool = false;
-
-/* A fixed set of threads for oneDNN's parallel_for; the calling thread takes part. A job's n tasks
- * are taken in any order by any thread (oneDNN's threadpool runtime needs no more), and the task
- * index alone decides the work, so results do not depend on scheduling.
- *
- * Idle threads spin briefly before they sleep: one convolution calls parallel_for several times
- * in a row (reorders, the kernel), and a sleeping thread can take far longer to wake than the
- * gap. The spin is short (about 0.1 ms) so that MindSpore's own kernels, which run in between on
- * the same cores, are not slowed. */
-class Pool final : public ThreadpoolInterface {
-  public:
-    explicit Pool(int threads) : threads_(threads) {
-        for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { work(); });
-    }
-    ~Pool() override {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stop_ = true;
-            generation_.fetch_add(1);
-        }
-        wake_.notify_all();
-        for (auto &w : workers_) w.join();
-    }
-    int get_num_threads() const override { return threads_; }
-    bool get_in_parallel() const override { return t_in_pool; }
-    uint64_t get_flags() const override { return 0; }  // synchronous: returns when all tasks ran
-
-    void parallel_for(int n, const std::function<void(int, int)> &fn) override {
-        if (n <= 1 || threads_ == 1 || t_in_pool) {
-            for (int i = 0; i < n; ++i) fn(i, n);
-            return;
-        }
-        Job job(fn, n);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            job_ = &job;
-            generation_.fetch_add(1);
-        }
-        wake_.notify_all();
-        t_in_pool = true;
-        run(job);
-        t_in_pool = false;
-        auto finished = [&] { return job.left.load() == 0 && busy_.load() == 0; };
-        spin(finished);
-        std::unique_lock<std::mutex> lock(mutex_);
-        // No worker may still hold the job (it lives on this stack) once this returns: a worker
-        // takes it only under the lock while job_ points to it.
-        done_.wait(lock, finished);
-        job_ = nullptr;
-    }
-
-  private:
-    struct Job {
-        Job(const std::function<void(int, int)> &f, int count) : fn(f), n(count), left(count) {}
-        const std::function<void(int, int)> &fn;
-        const int n;
-        std::atomic<int> next{0};
-        std::atomic<int> left;
-    };
-
-    template <typename Ready>
-    static void spin(Ready ready) {
-        for (int i = 0; i < 2000 && !ready(); ++i) __builtin_ia32_pause();
-    }
-
-    static void run(Job &job) {
-        for (int i; (i = job.next.fetch_add(1)) < job.n;) {
-            job.fn(i, job.n);
-            job.left.fetch_sub(1);
-        }
-    }
-
-    void work() {
-        t_in_pool = true;
-        uint64_t seen = 0;
-        for (;;) {
-            spin([&] { return generation_.load() != seen; });
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_.load() != seen); });
-            if (stop_) return;
-            seen = generation_.load();
-            Job *job = job_;
-            busy_.fetch_add(1);
-            lock.unlock();
-            run(*job);
-            lock.lock();
-            if (busy_.fetch_sub(1) == 1) done_.notify_all();
-        }
-    }
-
-    const int threads_;
-    std::vector<std::thread> workers_;
-    std::mutex mutex_;
-    std::condition_variable wake_, done_;
-    Job *job_ = nullptr;                   // guarded by mutex_
-    std::atomic<uint64_t> generation_{0};  // changed under mutex_, read while spinning
-    std::atomic<int> busy_{0};             // workers running a job's tasks
-    bool stop_ = false;
-};
+using ats::shared;
 
 // ---- errors ----------------------------------------------------------------------------------
 std::string g_last_error;
@@ -399,32 +295,32 @@ class Convolution {
 // ---- process-wide state ------------------------------------------------------------------------
 using Key = std::array<int64_t, 18>;
 
+/* oneDNN's engine, a stream on the shared pool, and the primitives made so far. Used under
+ * shared().mutex only. */
 struct Kernel {
-    std::mutex mutex;
-    int threads = 0;
     dnnl_engine_t engine = nullptr;
     dnnl_stream_t stream = nullptr;
-    std::unique_ptr<Pool> pool;
+    uint64_t generation = 0;   // of the pool the stream and the cached primitives were made for
     std::map<Key, std::unique_ptr<Convolution>> cache;
     Buffer slots[N_SLOTS];
 
     void ensure_ready() {
-        if (threads == 0) {
-            cpu_set_t set;
-            threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-        }
+        ats::Pool &pool = shared().ready_pool();
         if (!engine) check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine");
-        if (!pool) {
-            pool.reset(new Pool(threads));
-            check(dnnl_threadpool_interop_stream_create(&stream, engine, pool.get()), "creating the stream");
+        if (generation != shared().generation) {   // first use, or a new thread count
+            cache.clear();
+            if (stream) dnnl_stream_destroy(stream);
+            stream = nullptr;
+            check(dnnl_threadpool_interop_stream_create(&stream, engine, &pool), "creating the stream");
+            generation = shared().generation;
         }
         // oneDNN reads the thread count per calling thread (when creating and running primitives).
-        check(dnnl_threadpool_interop_set_max_concurrency(threads), "setting the thread count");
+        check(dnnl_threadpool_interop_set_max_concurrency(pool.get_num_threads()), "setting the thread count");
     }
 };
 
 Kernel &kernel() {
-    static Kernel *k = new Kernel();   // never destroyed: MindSpore may call in while the process exits
+    static Kernel *k = new Kernel();   // never destroyed, as shared()
     return *k;
 }
 
@@ -468,7 +364,7 @@ bool read_shape(const Layout &at, int nparam, int *ndims, int64_t **shapes, cons
 
 int call(Kind kind, bool bias, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Kernel &k = kernel();
-    std::lock_guard<std::mutex> lock(k.mutex);
+    std::lock_guard<std::mutex> lock(shared().mutex);
     Shape s;
     if (!read_shape(Layout(kind, bias), nparam, ndims, shapes, dtypes, params, &s)) {
         std::fprintf(stderr, "ats oneDNN convolution: %s\n", g_last_error.c_str());
@@ -516,23 +412,12 @@ ATS_ENTRY(ats_conv_backward_weights, BACKWARD_WEIGHTS, false)
 ATS_ENTRY(ats_conv_backward_weights_bias, BACKWARD_WEIGHTS, true)
 #undef ATS_ENTRY
 
-/* Threads of the pool (default: the CPUs this process may run on); call before the first
- * convolution, or between runs: the cached primitives are rebuilt for the new count. */
-void ats_conv_set_threads(int threads) {
-    Kernel &k = kernel();
-    std::lock_guard<std::mutex> lock(k.mutex);
-    if (threads < 1 || threads == k.threads) return;
-    k.cache.clear();
-    k.threads = threads;
-    k.pool.reset();   // the stream keeps a pointer to the pool: make a new one with it
-}
-
 /* The oneDNN implementations chosen for a convolution (comma-separated: forward, or input and
  * weight gradient); writes "" and returns 1 on failure (see ats_conv_last_error). */
 int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weights, const int64_t *dst,
                              const int64_t *geometry, char *out, int size) {
     Kernel &k = kernel();
-    std::lock_guard<std::mutex> lock(k.mutex);
+    std::lock_guard<std::mutex> lock(shared().mutex);
     out[0] = '\0';
     try {
         k.ensure_ready();
@@ -552,4 +437,13 @@ int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weight
 }
 
 const char *ats_conv_last_error() { return g_last_error.c_str(); }
+
+/* Threads of the kernels' pool (default: the CPUs this process may run on); call before the first
+ * kernel, or between runs: the cached primitives are rebuilt for the new count. */
+void ats_set_threads(int threads) {
+    std::lock_guard<std::mutex> lock(shared().mutex);
+    if (threads < 1 || threads == shared().threads) return;
+    shared().threads = threads;
+    shared().pool.reset();
+}
 }

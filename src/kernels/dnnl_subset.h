@@ -71,6 +71,7 @@ dnnl_status_t dnnl_threadpool_interop_stream_create(dnnl_stream_t *stream, dnnl_
                                                     void *threadpool);
 dnnl_status_t dnnl_threadpool_interop_set_max_concurrency(int max_concurrency);
 dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream);
+dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream);
 
 dnnl_status_t dnnl_memory_desc_create_with_tag(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
                                                int data_type, int tag);

@@ -1,0 +1,149 @@
+/* BatchNorm in training mode for MindSpore graphs on the CPU (custom AOT operator), on plain NCHW
+ * float32: batch statistics, normalisation and both gradients, each a pass or two over the data,
+ * vectorised and spread over the shared pool by channel. MindSpore's own CPU BatchNorm (oneDNN's
+ * generic NCHW code) moves far less data per second.
+ *
+ * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
+ *   ats_bn_forward  (x, gamma, beta, eps) -> y, mean, var        var: biased, as normalised with
+ *   ats_bn_backward (x, dy, gamma, mean, var, eps) -> dx, dgamma, dbeta
+ * x, y, dy, dx [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1]. */
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <mutex>
+#include <string>
+
+#include "threadpool.h"
+
+namespace {
+
+struct Dims {
+    int64_t n, c, plane;   // plane: H * W, contiguous per (image, channel)
+    double count() const { return static_cast<double>(n) * plane; }
+};
+
+/* Checks a call's parameters: tensors [N,C,H,W] at ``full``, [C] at the others but the last input
+ * (eps, [1]); all float32. */
+bool read_dims(int nparam, int expected, int *ndims, int64_t **shapes, const char **dtypes,
+               std::initializer_list<int> full, int eps, Dims *d) {
+    if (nparam != expected) {
+        std::fprintf(stderr, "ats BatchNorm: expected %d parameters, got %d\n", expected, nparam);
+        return false;
+    }
+    d->n = shapes[0][0];
+    d->c = shapes[0][1];
+    d->plane = ndims[0] == 4 ? shapes[0][2] * shapes[0][3] : 0;
+    for (int i = 0; i < nparam; ++i) {
+        bool is_full = false;
+        for (int f : full) is_full = is_full || f == i;
+        bool ok = std::strcmp(dtypes[i], "float32") == 0 &&
+                  (is_full ? ndims[i] == 4 && shapes[i][0] == d->n && shapes[i][1] == d->c &&
+                                 shapes[i][2] * shapes[i][3] == d->plane
+                           : ndims[i] == 1 && shapes[i][0] == (i == eps ? 1 : d->c));
+        if (!ok) {
+            std::fprintf(stderr, "ats BatchNorm: parameter %d has an unexpected shape or type\n", i);
+            return false;
+        }
+    }
+    return d->plane > 0 && d->n > 0;
+}
+
+/* Runs fn(first channel, end channel) on every thread of the pool, channels split evenly. */
+template <typename Fn>
+void by_channel(int64_t channels, Fn fn) {
+    ats::Pool &pool = ats::shared().ready_pool();
+    int tasks = static_cast<int>(std::min<int64_t>(pool.get_num_threads(), channels));
+    pool.parallel_for(tasks, [&](int i, int n) { fn(channels * i / n, channels * (i + 1) / n); });
+}
+
+void forward(const Dims &d, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
+             float *var) {
+    by_channel(d.c, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            // Sums per plane in float (at most a few thousand terms), across planes in double.
+            double sum = 0, squares = 0;
+            for (int64_t i = 0; i < d.n; ++i) {
+                const float *p = x + (i * d.c + c) * d.plane;
+                float s = 0, q = 0;
+#pragma omp simd reduction(+ : s, q)
+                for (int64_t k = 0; k < d.plane; ++k) {
+                    s += p[k];
+                    q += p[k] * p[k];
+                }
+                sum += s;
+                squares += q;
+            }
+            double m = sum / d.count(), v = std::max(squares / d.count() - m * m, 0.0);
+            mean[c] = static_cast<float>(m);
+            var[c] = static_cast<float>(v);
+            const float scale = static_cast<float>(gamma[c] / std::sqrt(v + eps));
+            const float shift = static_cast<float>(beta[c] - m * scale);
+            for (int64_t i = 0; i < d.n; ++i) {
+                const float *p = x + (i * d.c + c) * d.plane;
+                float *out = y + (i * d.c + c) * d.plane;
+#pragma omp simd
+                for (int64_t k = 0; k < d.plane; ++k) out[k] = p[k] * scale + shift;
+            }
+        }
+    });
+}
+
+void backward(const Dims &d, const float *x, const float *dy, const float *gamma, const float *mean, const float *var,
+              float eps, float *dx, float *dgamma, float *dbeta) {
+    by_channel(d.c, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            double sum_dy = 0, sum_dy_x = 0;
+            for (int64_t i = 0; i < d.n; ++i) {
+                const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
+                float s = 0, q = 0;
+#pragma omp simd reduction(+ : s, q)
+                for (int64_t k = 0; k < d.plane; ++k) {
+                    s += g[k];
+                    q += g[k] * p[k];
+                }
+                sum_dy += s;
+                sum_dy_x += q;
+            }
+            const double m = mean[c], inv_std = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps), count = d.count();
+            // dgamma = sum(dy * xhat), dbeta = sum(dy), xhat = (x - mean) * inv_std; then
+            // dx = gamma * inv_std * (dy - dbeta / M - xhat * dgamma / M) = a * dy + b * x + k.
+            const double dg = (sum_dy_x - m * sum_dy) * inv_std;
+            dgamma[c] = static_cast<float>(dg);
+            dbeta[c] = static_cast<float>(sum_dy);
+            const double a = gamma[c] * inv_std, b = -a * inv_std * dg / count;
+            const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+            const float fk = static_cast<float>(-a * sum_dy / count - b * m);
+            for (int64_t i = 0; i < d.n; ++i) {
+                const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
+                float *out = dx + (i * d.c + c) * d.plane;
+#pragma omp simd
+                for (int64_t k = 0; k < d.plane; ++k) out[k] = fa * g[k] + fb * p[k] + fk;
+            }
+        }
+    });
+}
+
+}  // namespace
+
+extern "C" {
+int ats_bn_forward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+    Dims d;
+    if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 4}, 3, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    forward(d, f(0), f(1), f(2), *f(3), f(4), f(5), f(6));
+    return 0;
+}
+
+int ats_bn_backward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+    Dims d;
+    if (!read_dims(nparam, 9, ndims, shapes, dtypes, {0, 1, 6}, 5, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    backward(d, f(0), f(1), f(2), f(3), f(4), *f(5), f(6), f(7), f(8));
+    return 0;
+}
+}

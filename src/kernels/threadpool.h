@@ -1,0 +1,147 @@
+/* The thread pool and the lock shared by the package's CPU kernels (conv_kernel.cc,
+ * batchnorm_kernel.cc): each call uses every thread of the pool, so calls are serialised. */
+#ifndef ATS_THREADPOOL_H
+#define ATS_THREADPOOL_H
+
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "dnnl_subset.h"
+
+namespace ats {
+
+inline thread_local bool t_in_pool = false;
+
+/* A fixed set of threads for oneDNN's parallel_for; the calling thread takes part. A job's n tasks
+ * are taken in any order by any thread (oneDNN's threadpool runtime needs no more), and the task
+ * index alone decides the work, so results do not depend on scheduling.
+ *
+ * Idle threads spin briefly before they sleep: one convolution calls parallel_for several times
+ * in a row (reorders, the kernel), and a sleeping thread can take far longer to wake than the
+ * gap. The spin is short (about 0.1 ms) so that MindSpore's own kernels, which run in between on
+ * the same cores, are not slowed. */
+class Pool final : public ThreadpoolInterface {
+  public:
+    explicit Pool(int threads) : threads_(threads) {
+        for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { work(); });
+    }
+    ~Pool() override {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+            generation_.fetch_add(1);
+        }
+        wake_.notify_all();
+        for (auto &w : workers_) w.join();
+    }
+    int get_num_threads() const override { return threads_; }
+    bool get_in_parallel() const override { return t_in_pool; }
+    uint64_t get_flags() const override { return 0; }  // synchronous: returns when all tasks ran
+
+    void parallel_for(int n, const std::function<void(int, int)> &fn) override {
+        if (n <= 1 || threads_ == 1 || t_in_pool) {
+            for (int i = 0; i < n; ++i) fn(i, n);
+            return;
+        }
+        Job job(fn, n);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            job_ = &job;
+            generation_.fetch_add(1);
+        }
+        wake_.notify_all();
+        t_in_pool = true;
+        run(job);
+        t_in_pool = false;
+        auto finished = [&] { return job.left.load() == 0 && busy_.load() == 0; };
+        spin(finished);
+        std::unique_lock<std::mutex> lock(mutex_);
+        // No worker may still hold the job (it lives on this stack) once this returns: a worker
+        // takes it only under the lock while job_ points to it.
+        done_.wait(lock, finished);
+        job_ = nullptr;
+    }
+
+  private:
+    struct Job {
+        Job(const std::function<void(int, int)> &f, int count) : fn(f), n(count), left(count) {}
+        const std::function<void(int, int)> &fn;
+        const int n;
+        std::atomic<int> next{0};
+        std::atomic<int> left;
+    };
+
+    template <typename Ready>
+    static void spin(Ready ready) {
+        for (int i = 0; i < 2000 && !ready(); ++i) __builtin_ia32_pause();
+    }
+
+    static void run(Job &job) {
+        for (int i; (i = job.next.fetch_add(1)) < job.n;) {
+            job.fn(i, job.n);
+            job.left.fetch_sub(1);
+        }
+    }
+
+    void work() {
+        t_in_pool = true;
+        uint64_t seen = 0;
+        for (;;) {
+            spin([&] { return generation_.load() != seen; });
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_.load() != seen); });
+            if (stop_) return;
+            seen = generation_.load();
+            Job *job = job_;
+            busy_.fetch_add(1);
+            lock.unlock();
+            run(*job);
+            lock.lock();
+            if (busy_.fetch_sub(1) == 1) done_.notify_all();
+        }
+    }
+
+    const int threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    Job *job_ = nullptr;                   // guarded by mutex_
+    std::atomic<uint64_t> generation_{0};  // changed under mutex_, read while spinning
+    std::atomic<int> busy_{0};             // workers running a job's tasks
+    bool stop_ = false;
+};
+
+struct Shared {
+    std::mutex mutex;          // held for the whole of every kernel call
+    int threads = 0;           // 0: the CPUs this process may run on
+    std::unique_ptr<Pool> pool;
+    uint64_t generation = 0;   // counts the pools made: what was made for an older one is stale
+
+    Pool &ready_pool() {
+        if (threads == 0) {
+            cpu_set_t set;
+            threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+        }
+        if (!pool) {
+            pool.reset(new Pool(threads));
+            ++generation;
+        }
+        return *pool;
+    }
+};
+
+inline Shared &shared() {
+    static Shared *s = new Shared();   // never destroyed: MindSpore may call in while the process exits
+    return *s;
+}
+
+}  // namespace ats
+
+#endif
