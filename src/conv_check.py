@@ -18,7 +18,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from .kernel_layers import KernelBatchNorm2d, OneDNNConv2d
+from .kernel_layers import BatchNormReLU, KernelBatchNorm2d, OneDNNConv2d
 
 TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output and every gradient
 # Layers as (in channels, out channels, kernel, stride, padding, bias, input_grad): an RGB first
@@ -74,12 +74,13 @@ def compare(library, layers, input_shape, seed=0):
     return errors
 
 
-def compare_batchnorm(library, shape, seed=0):
-    """Relative errors of ``KernelBatchNorm2d`` against ``nn.BatchNorm2d`` in training mode (two steps,
-    so that the moving statistics are updated twice): "y", "dx", "dgamma", "dbeta", "moving_mean",
-    "moving_variance"."""
+def compare_batchnorm(library, shape, relu=False, seed=0):
+    """Relative errors of ``KernelBatchNorm2d`` against ``BatchNormReLU`` (``nn.BatchNorm2d``, then a
+    ReLU if ``relu``) in training mode (two steps, so that the moving statistics are updated twice):
+    "y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"."""
     rng = np.random.default_rng(seed)
-    ours, reference = KernelBatchNorm2d(library, shape[1], momentum=0.9), nn.BatchNorm2d(shape[1], momentum=0.9)
+    ours = KernelBatchNorm2d(library, shape[1], momentum=0.9, relu=relu)
+    reference = BatchNormReLU(shape[1], momentum=0.9, relu=relu)
     for name in ("gamma", "beta"):
         value = ms.Tensor(rng.standard_normal(shape[1]).astype(np.float32))
         getattr(ours, name).set_data(value)
@@ -157,10 +158,11 @@ def main(argv=None):
             if not error <= TOLERANCE:
                 raise AssertionError(f"{name} differs by {error:.2e} (relative)")
             largest = max(largest, error)
-        name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM))
-        if not error <= TOLERANCE:
-            raise AssertionError(f"BatchNorm {name} differs by {error:.2e} (relative)")
-        largest = max(largest, error)
+        for relu in (False, True):
+            name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM, relu))
+            if not error <= TOLERANCE:
+                raise AssertionError(f"BatchNorm (relu {relu}) {name} differs by {error:.2e} (relative)")
+            largest = max(largest, error)
         report.update(passed=True, max_relative_error=largest, onednn=onednn_version(),
                       implementations=implementations(library, *REPORTED_SHAPE))
     except Exception as err:  # any failure means: do not use this kernel; the report says why

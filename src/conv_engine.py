@@ -86,11 +86,12 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
     return nn.Conv2d(cin, cout, kernel_size, **kwargs)
 
 
-def batch_norm2d(channels, **kwargs):
-    """An ``nn.BatchNorm2d(channels, **kwargs)``; with the oneDNN engine its training mode runs in the
-    package's BatchNorm kernel, which comes with the convolution kernel (src/kernels/)."""
-    from mindspore import nn
+def batch_norm2d(channels, relu=False, **kwargs):
+    """An ``nn.BatchNorm2d(channels, **kwargs)``, followed by a ReLU if ``relu`` (its ``relu``
+    attribute says so); with the oneDNN engine its training mode runs in the package's BatchNorm
+    kernel, which comes with the convolution kernel (src/kernels/)."""
     if _state["engine"] == "onednn" and not _state["plain"]:
         from .kernel_layers import KernelBatchNorm2d
-        return KernelBatchNorm2d(_state["library"], channels, **kwargs)
-    return nn.BatchNorm2d(channels, **kwargs)
+        return KernelBatchNorm2d(_state["library"], channels, relu=relu, **kwargs)
+    from .kernel_layers import BatchNormReLU
+    return BatchNormReLU(channels, relu=relu, **kwargs)

@@ -41,13 +41,18 @@ def folded_conv(conv, bn):
                   bias_init=ms.Tensor(bias.astype(np.float32)))
 
 
+def what_remains(bn):
+    """What replaces a folded BatchNorm: its ReLU, if the cell has one (layers.batch_norm)."""
+    return nn.ReLU() if getattr(bn, "relu", False) else nn.Identity()
+
+
 def _fold_sequence(seq):
     cells = list(seq.cell_list)
     folded = 0
     for i in range(len(cells) - 1):
         if isinstance(cells[i], nn.Conv2d) and isinstance(cells[i + 1], nn.BatchNorm2d):
             seq[i] = folded_conv(cells[i], cells[i + 1])
-            seq[i + 1] = nn.Identity()
+            seq[i + 1] = what_remains(cells[i + 1])
             folded += 1
     return folded
 
@@ -56,7 +61,7 @@ def fold_batchnorm(net):
     """Fold every foldable BatchNorm of ``net`` into its convolution, in place; returns the count.
 
     ``net`` becomes an inference-only network (eval mode, no trainable parameters): the folded
-    BatchNorms are identities and their convolutions carry a bias. Parameter names stay unique
+    BatchNorms are identities (or their ReLU) and their convolutions carry a bias. Parameter names stay unique
     (the graph compiler requires it) and follow the cell paths.
     """
     folded = 0
@@ -65,7 +70,7 @@ def fold_batchnorm(net):
             folded += _fold_sequence(cell)
         for conv_name, bn_name in CONV_BN_PAIRS.get(type(cell), ()):
             setattr(cell, conv_name, folded_conv(getattr(cell, conv_name), getattr(cell, bn_name)))
-            setattr(cell, bn_name, nn.Identity())
+            setattr(cell, bn_name, what_remains(getattr(cell, bn_name)))
             folded += 1
     for name, param in net.parameters_and_names():
         param.name = name

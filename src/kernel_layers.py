@@ -1,6 +1,7 @@
 """Layers run by the package's CPU kernels (see conv_engine.py): ``OneDNNConv2d`` (``nn.Conv2d``)
-and ``KernelBatchNorm2d`` (``nn.BatchNorm2d``). Same parameters, names and initialisation as the
-MindSpore layers they derive from, so checkpoints do not depend on which runs."""
+and ``KernelBatchNorm2d`` (``nn.BatchNorm2d`` with an optional ReLU, as ``BatchNormReLU`` is with
+MindSpore's kernels). Same parameters, names and initialisation as the MindSpore layers they derive
+from, so checkpoints do not depend on which runs."""
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
@@ -73,30 +74,47 @@ class OneDNNConv2d(nn.Conv2d):
         return self.convolve(x, self.weight, self.geometry)
 
 
-class KernelBatchNorm2d(nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` whose training-mode forward and backward run in the kernel ``library``
-    (inference mode is MindSpore's own). The moving statistics are updated as MindSpore does:
-    ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased (n - 1)."""
+class BatchNormReLU(nn.BatchNorm2d):
+    """``nn.BatchNorm2d``, followed by a ReLU if ``relu``: one cell, so that the package's kernel can
+    do both at once (KernelBatchNorm2d), with the parameters and names of the BatchNorm alone."""
 
-    def __init__(self, library, *args, **kwargs):
+    def __init__(self, *args, relu=False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.relu = relu
+        self.activation = nn.ReLU()
+
+    def construct(self, x):
+        # super() with its arguments: graph mode resolves a bare super() from the instance's class.
+        y = super(BatchNormReLU, self).construct(x)
+        return self.activation(y) if self.relu else y
+
+
+class KernelBatchNorm2d(BatchNormReLU):
+    """``nn.BatchNorm2d`` (followed by a ReLU if ``relu``) whose training-mode forward and backward run
+    in the kernel ``library`` (inference mode is MindSpore's own). The moving statistics are updated
+    as MindSpore does: ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased
+    (n - 1)."""
+
+    def __init__(self, library, *args, relu=False, **kwargs):
+        super().__init__(*args, relu=relu, **kwargs)
         if self.format != "NCHW" or self.use_batch_statistics is not None:
             raise ValueError("KernelBatchNorm2d: only data_format='NCHW' and use_batch_statistics=None")
         self.epsilon = ms.Tensor(np.array([self.eps], np.float32))
-        backward = ops.Custom(f"{library}:ats_bn_backward", out_shape=lambda x, dy, g, m, v, e: (x, g, g),
-                              out_dtype=lambda x, dy, g, m, v, e: (x, g, g), func_type="aot")
+        suffix = "_relu" if relu else ""   # one bprop per AOT function name (see OneDNNConv2d)
+        backward = ops.Custom(f"{library}:ats_bn_backward{suffix}", out_shape=lambda x, dy, g, b, m, v, e: (x, g, g),
+                              out_dtype=lambda x, dy, g, b, m, v, e: (x, g, g), func_type="aot")
 
         def bprop(x, gamma, beta, eps, out, dout):
             # The batch mean and variance only feed the moving statistics: no gradient flows back.
-            dx, dgamma, dbeta = backward(x, dout[0], gamma, out[1], out[2], eps)
+            dx, dgamma, dbeta = backward(x, dout[0], gamma, beta, out[1], out[2], eps)
             return dx, dgamma, dbeta, ops.zeros_like(eps)
 
-        self.normalize = ops.Custom(f"{library}:ats_bn_forward", out_shape=lambda x, g, b, e: (x, g, g),
+        self.normalize = ops.Custom(f"{library}:ats_bn_forward{suffix}", out_shape=lambda x, g, b, e: (x, g, g),
                                     out_dtype=lambda x, g, b, e: (x, g, g), func_type="aot", bprop=bprop)
 
     def construct(self, x):
         if not self.training:
-            return super().construct(x)
+            return super(KernelBatchNorm2d, self).construct(x)
         y, mean, var = self.normalize(x, self.gamma, self.beta, self.epsilon)
         count = x.shape[0] * x.shape[2] * x.shape[3]
         # nn.BatchNorm2d keeps 1 - momentum as self.momentum (the batch's weight).

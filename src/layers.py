@@ -20,9 +20,10 @@ def conv1x1(cin, cout, stride=1):
                   weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
-def batch_norm(channels):
+def batch_norm(channels, relu=False):
+    """BatchNorm, followed by a ReLU if ``relu`` (one cell: the package's kernel fuses the two)."""
     # MindSpore's momentum weighs the old statistic: 0.9 here is PyTorch's momentum=0.1.
-    return batch_norm2d(channels, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
+    return batch_norm2d(channels, relu=relu, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
 
 
 def linear(cin, cout):

@@ -10,7 +10,7 @@ class BasicBlock(nn.Cell):
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.conv1 = conv3x3(cin, cout, stride)
-        self.bn1 = batch_norm(cout)
+        self.bn1 = batch_norm(cout, relu=True)
         self.conv2 = conv3x3(cout, cout)
         self.bn2 = batch_norm(cout)
         self.relu = nn.ReLU()
@@ -19,8 +19,7 @@ class BasicBlock(nn.Cell):
                            if stride != 1 or cin != cout else None)
 
     def construct(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.bn2(self.conv2(self.bn1(self.conv1(x))))
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.relu(out + shortcut)
 
@@ -30,8 +29,7 @@ class ResNet(nn.Cell):
         super().__init__()
         k = (n_layer - 2) // 6
         self.conv1 = conv3x3(3, 16, input_grad=False)
-        self.bn1 = batch_norm(16)
-        self.relu = nn.ReLU()
+        self.bn1 = batch_norm(16, relu=True)
         self.layer1 = self._stage(16, 16, k, 1)
         self.layer2 = self._stage(16, 32, k, 2)
         self.layer3 = self._stage(32, 64, k, 2)
@@ -43,6 +41,6 @@ class ResNet(nn.Cell):
                                   for i in range(blocks)])
 
     def construct(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(x.mean(axis=(2, 3)))

@@ -14,11 +14,13 @@ VGG_CFGS = {
 
 
 def _block(cin, channels, first=False):
-    """conv(bias) + BN + ReLU per entry: parameter names block{b}.{3j}.* and block{b}.{3j+1}.*.
+    """conv(bias) + BN-ReLU per entry: parameter names block{b}.{3j}.* and block{b}.{3j+1}.*.
     ``first``: the network's first block, whose first convolution sees the images."""
     layers = []
     for j, cout in enumerate(channels):
-        layers += [conv3x3(cin, cout, bias=True, input_grad=not (first and j == 0)), batch_norm(cout), nn.ReLU()]
+        # The ReLU is done by the BatchNorm cell; an Identity keeps the authors' indices (3j, 3j+1).
+        layers += [conv3x3(cin, cout, bias=True, input_grad=not (first and j == 0)), batch_norm(cout, relu=True),
+                   nn.Identity()]
         cin = cout
     return nn.SequentialCell(layers)
 

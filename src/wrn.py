@@ -9,18 +9,17 @@ WRN_DEPTHS = (16, 22, 28, 40)
 class PreActBlock(nn.Cell):
     def __init__(self, cin, cout, stride):
         super().__init__()
-        self.bn1 = batch_norm(cin)
+        self.bn1 = batch_norm(cin, relu=True)
         self.conv1 = conv3x3(cin, cout, stride)
-        self.bn2 = batch_norm(cout)
+        self.bn2 = batch_norm(cout, relu=True)
         self.conv2 = conv3x3(cout, cout)
-        self.relu = nn.ReLU()
         self.equal_in_out = cin == cout
         # Where channels change, the shortcut 1x1 conv sees the pre-activated input relu(bn1(x)).
         self.convShortcut = None if self.equal_in_out else conv1x1(cin, cout, stride)
 
     def construct(self, x):
-        act = self.relu(self.bn1(x))
-        out = self.conv2(self.relu(self.bn2(self.conv1(act))))
+        act = self.bn1(x)
+        out = self.conv2(self.bn2(self.conv1(act)))
         shortcut = x if self.equal_in_out else self.convShortcut(act)
         return out + shortcut
 
@@ -44,10 +43,9 @@ class WideResNet(nn.Cell):
         self.block1 = Stage(ch[0], ch[1], k, 1)
         self.block2 = Stage(ch[1], ch[2], k, 2)
         self.block3 = Stage(ch[2], ch[3], k, 2)
-        self.bn1 = batch_norm(ch[3])
-        self.relu = nn.ReLU()
+        self.bn1 = batch_norm(ch[3], relu=True)
         self.fc = linear(ch[3], n_classes)
 
     def construct(self, x):
         x = self.block3(self.block2(self.block1(self.conv1(x))))
-        return self.fc(self.relu(self.bn1(x)).mean(axis=(2, 3)))
+        return self.fc(self.bn1(x).mean(axis=(2, 3)))

@@ -4,9 +4,11 @@
  * generic NCHW code) moves far less data per second.
  *
  * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
- *   ats_bn_forward  (x, gamma, beta, eps) -> y, mean, var        var: biased, as normalised with
- *   ats_bn_backward (x, dy, gamma, mean, var, eps) -> dx, dgamma, dbeta
- * x, y, dy, dx [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1]. */
+ *   ats_bn_forward[_relu]  (x, gamma, beta, eps) -> y, mean, var     var: biased, as normalised with
+ *   ats_bn_backward[_relu] (x, dy, gamma, beta, mean, var, eps) -> dx, dgamma, dbeta
+ * x, y, dy, dx [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1]. The _relu kernels
+ * apply a ReLU to the output (and its gradient on the way back, from the recomputed output): one
+ * pass over the data less each way than BatchNorm and ReLU apart. */
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -59,8 +61,15 @@ void by_channel(int64_t channels, Fn fn) {
     pool.parallel_for(tasks, [&](int i, int n) { fn(channels * i / n, channels * (i + 1) / n); });
 }
 
-void forward(const Dims &d, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
-             float *var) {
+/* The normalisation as y = x * scale + shift, computed once, the same way going forward and back. */
+struct Affine {
+    float scale, shift;
+    Affine(double gamma, double beta, double mean, double var, float eps)
+        : scale(static_cast<float>(gamma / std::sqrt(var + eps))), shift(static_cast<float>(beta - mean * scale)) {}
+};
+
+void forward(const Dims &d, bool relu, const float *x, const float *gamma, const float *beta, float eps, float *y,
+             float *mean, float *var) {
     by_channel(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             // Sums per plane in float (at most a few thousand terms), across planes in double.
@@ -79,30 +88,38 @@ void forward(const Dims &d, const float *x, const float *gamma, const float *bet
             double m = sum / d.count(), v = std::max(squares / d.count() - m * m, 0.0);
             mean[c] = static_cast<float>(m);
             var[c] = static_cast<float>(v);
-            const float scale = static_cast<float>(gamma[c] / std::sqrt(v + eps));
-            const float shift = static_cast<float>(beta[c] - m * scale);
+            // The variance as stored: the backward recomputes the output from the same floats.
+            const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
+            const float floor = relu ? 0.0f : -INFINITY;
             for (int64_t i = 0; i < d.n; ++i) {
                 const float *p = x + (i * d.c + c) * d.plane;
                 float *out = y + (i * d.c + c) * d.plane;
 #pragma omp simd
-                for (int64_t k = 0; k < d.plane; ++k) out[k] = p[k] * scale + shift;
+                for (int64_t k = 0; k < d.plane; ++k) out[k] = std::max(p[k] * t.scale + t.shift, floor);
             }
         }
     });
 }
 
-void backward(const Dims &d, const float *x, const float *dy, const float *gamma, const float *mean, const float *var,
-              float eps, float *dx, float *dgamma, float *dbeta) {
+/* With ``relu`` the incoming gradient is first masked where the output was not positive; the
+ * masked gradient g replaces dy below. */
+void backward(const Dims &d, bool relu, const float *x, const float *dy, const float *gamma, const float *beta,
+              const float *mean, const float *var, float eps, float *dx, float *dgamma, float *dbeta) {
     by_channel(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
+            const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
+            // Without relu the threshold is -inf: every element passes.
+            const float threshold = relu ? 0.0f : -INFINITY;
+            auto masked = [&](float xv, float gv) { return xv * t.scale + t.shift > threshold ? gv : 0.0f; };
             double sum_dy = 0, sum_dy_x = 0;
             for (int64_t i = 0; i < d.n; ++i) {
                 const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
                 float s = 0, q = 0;
 #pragma omp simd reduction(+ : s, q)
                 for (int64_t k = 0; k < d.plane; ++k) {
-                    s += g[k];
-                    q += g[k] * p[k];
+                    float gk = masked(p[k], g[k]);
+                    s += gk;
+                    q += gk * p[k];
                 }
                 sum_dy += s;
                 sum_dy_x += q;
@@ -120,30 +137,40 @@ void backward(const Dims &d, const float *x, const float *dy, const float *gamma
                 const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
                 float *out = dx + (i * d.c + c) * d.plane;
 #pragma omp simd
-                for (int64_t k = 0; k < d.plane; ++k) out[k] = fa * g[k] + fb * p[k] + fk;
+                for (int64_t k = 0; k < d.plane; ++k) out[k] = fa * masked(p[k], g[k]) + fb * p[k] + fk;
             }
         }
     });
 }
 
-}  // namespace
-
-extern "C" {
-int ats_bn_forward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+int forward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Dims d;
     if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 4}, 3, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    forward(d, f(0), f(1), f(2), *f(3), f(4), f(5), f(6));
+    forward(d, relu, f(0), f(1), f(2), *f(3), f(4), f(5), f(6));
     return 0;
 }
 
-int ats_bn_backward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+int backward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Dims d;
-    if (!read_dims(nparam, 9, ndims, shapes, dtypes, {0, 1, 6}, 5, &d)) return 1;
+    if (!read_dims(nparam, 10, ndims, shapes, dtypes, {0, 1, 7}, 6, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    backward(d, f(0), f(1), f(2), f(3), f(4), *f(5), f(6), f(7), f(8));
+    backward(d, relu, f(0), f(1), f(2), f(3), f(4), f(5), *f(6), f(7), f(8), f(9));
     return 0;
 }
+
+}  // namespace
+
+extern "C" {
+#define ATS_ENTRY(name, call, relu)                                                                             \
+    int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
+        return call(relu, nparam, params, ndims, shapes, dtypes);                                            \
+    }
+ATS_ENTRY(ats_bn_forward, forward_call, false)
+ATS_ENTRY(ats_bn_forward_relu, forward_call, true)
+ATS_ENTRY(ats_bn_backward, backward_call, false)
+ATS_ENTRY(ats_bn_backward_relu, backward_call, true)
+#undef ATS_ENTRY
 }
