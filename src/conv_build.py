@@ -1,4 +1,4 @@
-"""Building the package's CPU kernels (``src/kernels/``: the oneDNN convolution, BatchNorm) on first use,
+"""Building the package's CPU kernels (``src/kernels/``: the oneDNN convolution, BatchNorm, max-pooling) on first use,
 and caching them.
 
 The kernel is compiled with the system's C++ compiler against the ``libdnnl.so.3`` that MindSpore
@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
-COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc")
+COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc", "maxpool_kernel.cc")
 SOURCES = COMPILED + ("dnnl_subset.h", "threadpool.h")
 LIBRARY = "libatskernels.so"
 CHECK_FILE = "check.json"

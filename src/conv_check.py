@@ -1,6 +1,7 @@
 """The package's CPU kernels checked against MindSpore's layers: the oneDNN convolution against
 ``nn.Conv2d`` (forward, input gradient, weight and bias gradients), BatchNorm against
-``nn.BatchNorm2d`` in training mode (output, gradients, moving statistics).
+``nn.BatchNorm2d`` in training mode (output, gradients, moving statistics), max-pooling against
+``nn.MaxPool2d`` (exactly).
 
     python -m src.conv_check LIBRARY       (from the repository root) prints one JSON line
 
@@ -18,7 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from .kernel_layers import BatchNormReLU, KernelBatchNorm2d, OneDNNConv2d
+from .kernel_layers import BatchNormReLU, KernelBatchNorm2d, KernelMaxPool2d, OneDNNConv2d
 
 TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output and every gradient
 # Layers as (in channels, out channels, kernel, stride, padding, bias, input_grad): an RGB first
@@ -28,6 +29,7 @@ CHECK_LAYERS = [(3, 16, 3, 1, 1, True, False), (16, 32, 3, 2, 1, False, True),
                 (32, 32, 1, 2, 0, False, True), (32, 7, 3, 1, 1, True, True)]
 CHECK_INPUT = (3, 3, 9, 9)
 CHECK_BATCHNORM = (3, 20, 5, 7)    # [N, C, H, W]: C not a multiple of the pool's threads
+CHECK_MAXPOOL = (3, 5, 6, 7)       # an odd width: the last column is not pooled
 # The shape whose kernels the report names: VGG8's second layer at the training batch size.
 REPORTED_SHAPE = (128, 64, 128, 16, 3, 1, 1)
 
@@ -98,6 +100,22 @@ def compare_batchnorm(library, shape, relu=False, seed=0):
     return {name: relative_error(a, b) for name, a, b in zip(names, *results)}
 
 
+def compare_maxpool(library, shape, seed=0):
+    """Largest differences of ``KernelMaxPool2d`` from ``nn.MaxPool2d(2, 2)``: "y", "dx" (absolute,
+    as both should be exact). Half the inputs are zeros, as after a ReLU: windows with ties."""
+    rng = np.random.default_rng(seed)
+    x = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)
+    x = ms.Tensor(x)
+    results = []
+    for net in (KernelMaxPool2d(library), nn.MaxPool2d(kernel_size=2, stride=2)):
+        y = net(x)
+        dy = ms.Tensor(np.random.default_rng(seed + 1).standard_normal(y.shape).astype(np.float32))
+        _, dx = ms.value_and_grad(Projected(net, dy), 0)(x)
+        results.append((y.asnumpy(), dx.asnumpy()))
+    (y, dx), (y_ref, dx_ref) = results
+    return {"y": float(np.abs(y - y_ref).max()), "dx": float(np.abs(dx - dx_ref).max())}
+
+
 def worst(errors):
     """(name, error) of the largest relative error; raises AssertionError if the input gradient of
     a first layer is not zero."""
@@ -163,6 +181,9 @@ def main(argv=None):
             if not error <= TOLERANCE:
                 raise AssertionError(f"BatchNorm (relu {relu}) {name} differs by {error:.2e} (relative)")
             largest = max(largest, error)
+        name, error = worst(compare_maxpool(library, CHECK_MAXPOOL))
+        if error != 0:
+            raise AssertionError(f"max-pooling {name} differs by {error:.2e}")
         report.update(passed=True, max_relative_error=largest, onednn=onednn_version(),
                       implementations=implementations(library, *REPORTED_SHAPE))
     except Exception as err:  # any failure means: do not use this kernel; the report says why

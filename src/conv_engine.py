@@ -95,3 +95,12 @@ def batch_norm2d(channels, relu=False, **kwargs):
         return KernelBatchNorm2d(_state["library"], channels, relu=relu, **kwargs)
     from .kernel_layers import BatchNormReLU
     return BatchNormReLU(channels, relu=relu, **kwargs)
+
+
+def max_pool2x2():
+    """``nn.MaxPool2d(kernel_size=2, stride=2)``, run by the package's kernel with the oneDNN engine."""
+    from mindspore import nn
+    if _state["engine"] == "onednn" and not _state["plain"]:
+        from .kernel_layers import KernelMaxPool2d
+        return KernelMaxPool2d(_state["library"])
+    return nn.MaxPool2d(kernel_size=2, stride=2)

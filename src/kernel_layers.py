@@ -123,3 +123,27 @@ class KernelBatchNorm2d(BatchNormReLU):
                    + ops.stop_gradient(var) * (self.momentum * count / max(count - 1, 1)))
         y = ops.depend(y, ops.assign(self.moving_mean, new_mean))
         return ops.depend(y, ops.assign(self.moving_variance, new_var))
+
+
+class KernelMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d(2, 2)`` run by the kernel ``library``: the forward records where each maximum
+    was, so the backward is a scatter (the first of equal inputs gets the gradient, as with
+    MindSpore's)."""
+
+    def __init__(self, library):
+        super().__init__(kernel_size=2, stride=2)
+        backward = ops.Custom(f"{library}:ats_maxpool_backward", out_shape=lambda x, dy, where: x,
+                              out_dtype=lambda x, dy, where: x, func_type="aot")
+
+        def bprop(x, out, dout):
+            return (backward(x, dout[0], out[1]),)
+
+        def out_shape(x):
+            pooled = [x[0], x[1], x[2] // 2 if x[2] > 0 else x[2], x[3] // 2 if x[3] > 0 else x[3]]
+            return pooled, pooled
+
+        self.pool = ops.Custom(f"{library}:ats_maxpool_forward", out_shape=out_shape,
+                               out_dtype=lambda x: (x, ms.uint8), func_type="aot", bprop=bprop)
+
+    def construct(self, x):
+        return self.pool(x)[0]

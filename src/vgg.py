@@ -1,6 +1,7 @@
 """VGG-n with BatchNorm for 32x32 inputs (the students), laid out as the authors' ``block0..4``."""
 from mindspore import nn
 
+from .conv_engine import max_pool2x2
 from .layers import batch_norm, conv3x3, linear
 
 # Output channels of the convolutions in each of the five blocks.
@@ -36,7 +37,7 @@ class VGG(nn.Cell):
         self.block2 = _block(cfg[1][-1], cfg[2])
         self.block3 = _block(cfg[2][-1], cfg[3])
         self.block4 = _block(cfg[3][-1], cfg[4])
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.pool = max_pool2x2()
         self.classifier = linear(cfg[4][-1], n_classes)
 
     def construct(self, x):

@@ -89,6 +89,14 @@ def test_every_network_batchnorm_matches_nn_batchnorm2d(shape, relu):
     assert error <= TOLERANCE, (name, error)
 
 
+@pytest.mark.parametrize("shape", [(4, 64, 32, 32), (4, 128, 16, 16), (4, 256, 8, 8), (2, 3, 5, 7)])
+def test_max_pooling_equals_nn_maxpool2d(shape):
+    """VGG's pooling shapes (and odd sides): output and gradient exactly nn.MaxPool2d's, ties included."""
+    from src.conv_check import compare_maxpool
+    library = kernel_or_skip()
+    assert compare_maxpool(library, shape) == {"y": 0.0, "dx": 0.0}
+
+
 @contextlib.contextmanager
 def engine(name, library=None):
     """Networks built inside use ``name``'s convolutions."""
