@@ -4,8 +4,8 @@ one run on one machine.
     python benchmarks/bench_conv.py [--torch_python /path/to/venv-with-torch/bin/python]
 
 Every convolution shape of VGG8 and of the CIFAR ResNets at batch 128. For each: the forward alone,
-and a training pass (forward, input gradient, weight gradient) as ``y = conv(x)`` then the gradients
-of ``sum(y * dy)``; the median of ``--steps`` after a warm-up. Each engine runs in a process of its
+and a training pass (forward, input gradient, weight gradient) as ``y = conv(x)`` then the backward
+pass with ``dy`` as the output's gradient; the median of ``--steps`` after a warm-up. Each engine runs in a process of its
 own: MindSpore's convolution needs oneDNN capped at AVX2 on AVX-512 processors (see src/device.py),
 the package's kernel runs without the cap, and PyTorch needs its own interpreter (torch is not one
 of the package's requirements; without --torch_python its columns are left out). Prints one line per
@@ -66,8 +66,21 @@ def mindspore_timers(engine):
     if chosen != engine:
         raise SystemExit(f"{engine}: not available here ({note})")
     import mindspore as ms
-    from src.conv_check import Projected
+    from mindspore import nn, ops
     from src.conv_engine import conv2d
+
+    class TrainPass(nn.Cell):
+        """Forward and backward of ``conv`` with ``dy`` as the output's gradient (sens), as inside a
+        network: returns the output (else the forward, which the gradients do not need, would be
+        left out) and the gradients (the input's too if ``input_grad``)."""
+
+        def __init__(self, conv, input_grad):
+            super().__init__()
+            self.conv, self.weights = conv, ms.ParameterTuple(conv.trainable_params())
+            self.grad = ops.GradOperation(get_all=input_grad, get_by_list=True, sens_param=True)
+
+        def construct(self, x, dy):
+            return self.conv(x), self.grad(self.conv, self.weights)(x, dy)
 
     def timers(cin, cout, kernel, stride, padding, side, input_grad):
         pad = dict(pad_mode="pad", padding=padding) if padding else dict(pad_mode="valid")
@@ -76,9 +89,13 @@ def mindspore_timers(engine):
         x = ms.Tensor(rng.standard_normal((BATCH, cin, side, side)).astype(np.float32))
         y = conv(x)
         dy = ms.Tensor(rng.standard_normal(y.shape).astype(np.float32))
-        positions = 0 if input_grad else None
-        train = ms.value_and_grad(Projected(conv, dy), positions, conv.trainable_params())
-        return (lambda: conv(x).asnumpy()), (lambda: train(x)[0].asnumpy())
+        step = TrainPass(conv, input_grad)
+
+        def train():
+            y, grads = step(x, dy)
+            y.asnumpy()
+            grads[-1][0].asnumpy()
+        return (lambda: conv(x).asnumpy()), train
     return timers
 
 
