@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import count
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
 from src.classify import STOP_SIGNALS, StopSignals
-from wine import NO_CONSOLE_EVENTS, UNDER_WINE, ctrl_c_event
+from wine import NO_CONSOLE_EVENTS, UNDER_WINE, raise_sigint_in
 
 FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", "3",
          "--batch_size", "64", "--deterministic", "True", "--ckpt_name", "r8"]
@@ -22,9 +23,7 @@ FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches"
 def own_group():
     """Popen arguments that let ``press_ctrl_c`` reach the child alone. Windows: a process group of its
     own, the only target of a CTRL_BREAK_EVENT (a CTRL_C_EVENT cannot be aimed at one group)."""
-    if os.name == "nt" and not UNDER_WINE:
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {}
+    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
 
 
 def press_ctrl_c(proc):
@@ -32,18 +31,26 @@ def press_ctrl_c(proc):
     if os.name != "nt":
         proc.send_signal(signal.SIGINT)
     elif UNDER_WINE:
-        ctrl_c_event(proc.pid)         # NO_CONSOLE_EVENTS: the event as the console would hand it over
+        raise_sigint_in(proc.pid)      # NO_CONSOLE_EVENTS: what the console's handler thread would do
     else:
         proc.send_signal(signal.CTRL_BREAK_EVENT)
 
 
+RUN_NUMBERS = count()
+
+
 def start(folder, data_dir, *extra, script="run_classify.py"):
-    """An entry point in the background, writing everything to ``folder``."""
+    """An entry point in the background, writing everything to ``folder``, its stdout and stderr to
+    files beside it. (Files, not pipes: under Wine, with several runs at once, a finished run's
+    pipes sometimes never reported end-of-file.)"""
     env = dict(os.environ, GLOG_v="3")
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
-                             *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **own_group())
+    stem = f"{folder}-run{next(RUN_NUMBERS)}"
+    with open(stem + ".out", "w") as out, open(stem + ".err", "w") as err:
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
+                                 *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
+                                env=env, stdout=out, stderr=err, **own_group())
+    proc.out_path, proc.err_path = stem + ".out", stem + ".err"
+    return proc
 
 
 def distill(folder, data_dir, teacher, *extra):
@@ -52,17 +59,24 @@ def distill(folder, data_dir, teacher, *extra):
                  "--epoches", 2, "--seed", 5, *extra, script="run_distill.py")
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def interrupt_after_epoch_1(proc):
     """Ctrl-C as soon as the run reports epoch 1; returns its stderr."""
-    for line in proc.stdout:
-        if line.startswith("[Epoch:1]"):
-            press_ctrl_c(proc)
-            break
+    deadline = time.monotonic() + 300
+    while not any(line.startswith("[Epoch:1]") for line in read_text(proc.out_path).splitlines()):
+        assert proc.poll() is None and time.monotonic() < deadline, read_text(proc.err_path)
+        time.sleep(0.1)
+    press_ctrl_c(proc)
     return finish(proc, 130)[1]
 
 
 def finish(proc, code=0):
-    out, err = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    out, err = read_text(proc.out_path), read_text(proc.err_path)
     assert proc.returncode == code, err
     return out, err
 
@@ -138,8 +152,8 @@ def test_stop_request_from_another_process_stops_the_loop(event):
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     started = time.perf_counter()
     proc.send_signal(getattr(signal, event))
-    out, err = finish(proc, 130)
-    assert out.strip() == "stopped cleanly" and err == ""
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out.strip() == "stopped cleanly" and err == "", err
     assert time.perf_counter() - started < 30
 
 
