@@ -36,7 +36,8 @@ def build_parser():
     p.add_argument("--t_ckpt", action="append",
                    help="teacher checkpoint (default --ckpt_dir/{dataset}-{t_net_name}.ckpt); "
                         "repeat it for several teachers")
-    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"), help="where default teacher checkpoints are found")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"),
+                   help="where default teacher checkpoints are found")
     p.add_argument("--split", default="train", choices=("train", "test"),
                    help="images to measure on (the authors used the training split)")
     p.add_argument("--taus", type=positive_floats, default=AUTHORS_TAUS,
@@ -71,8 +72,7 @@ def teacher_specs(args):
         check_network(spec["t_net"], spec["t_n_layer"], "--t_net")
         spec["t_net_name"] = spec["t_net_name"] or default_net_name(spec["t_net"], spec["t_n_layer"],
                                                                     spec["t_width"])
-        spec["t_ckpt"] = spec["t_ckpt"] or join(args.ckpt_dir,
-                                                        f"{args.dataset}-{spec['t_net_name']}.ckpt")
+        spec["t_ckpt"] = spec["t_ckpt"] or join(args.ckpt_dir, f"{args.dataset}-{spec['t_net_name']}.ckpt")
         if not os.path.isfile(spec["t_ckpt"]):
             raise UserError(f"teacher checkpoint --t_ckpt {spec['t_ckpt']} not found")
         specs.append(spec)

@@ -27,7 +27,8 @@ def build_parser():
     p.add_argument("--kd_way", default="ATS", choices=KD_WAYS,
                    help="how the student was distilled (part of the default --ckpt_name with "
                         "--t_net_name)")
-    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"), help="folder of the checkpoint and the export")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"),
+                   help="folder of the checkpoint and the export")
     p.add_argument("--ckpt_name", nargs="+", default=None,
                    help="checkpoint file name(s) in --ckpt_dir, each exported (default: "
                         "{dataset}-{net_name}.ckpt, the spec's name of a network trained alone; "

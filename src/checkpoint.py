@@ -15,9 +15,9 @@ STATE_KEY = "train_state"   # JSON of the loop's state (epoch, best accuracy, hi
 def save_atomic(params, path, state=None):
     """Write ``params`` (a Cell or a list of Parameters) to ``path`` via a temporary file + rename.
 
-    An interrupted or failed write (disk full, ``path`` open in another program on Windows, ...) leaves
-    the previous ``path`` untouched and no temporary file behind; a failure is reported as a UserError. ``state`` (a JSON-able dict) is
-    stored beside the parameters.
+    An interrupted or failed write (disk full, ``path`` open in another program on Windows, ...)
+    leaves the previous ``path`` untouched and no temporary file behind; a failure is reported as a
+    UserError. ``state`` (a JSON-able dict) is stored beside the parameters.
     """
     append = {STATE_KEY: json.dumps(state)} if state is not None else None
     work = None

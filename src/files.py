@@ -35,7 +35,8 @@ def _retrying(action, path):
                 raise
             if pause is None:
                 raise UserError(f"{path} is open in another program, so Windows does not let it be "
-                                f"replaced or deleted: close it and run again (the file is unchanged)") from None
+                                f"replaced or deleted: close it and run again (the file is "
+                                f"unchanged)") from None
             time.sleep(pause)
 
 

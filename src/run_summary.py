@@ -6,8 +6,8 @@ import math
 import os
 
 from .errors import UserError
-from .user_paths import join
 from .run_log import write_text_atomic
+from .user_paths import join
 
 METRICS_SUFFIX = ".metrics.jsonl"
 

@@ -309,10 +309,10 @@ def test_missing_data_without_download(ws, capsys, monkeypatch):
 def test_output_folder_not_writable(ws, flag, where, capsys, monkeypatch):
     # Tests run as root, for whom chmod blocks nothing: a regular file stands where a folder must be.
     path = ws.p("a_file") if where == "file" else ws.p("a_file", "sub")
+    # The same words on every platform (Windows would say "path not found", POSIX "Not a directory").
+    reason = "a file is in the way" if where == "file" else f"the file {ws.p('a_file')} is in the way"
     check_refused(ws, "run_classify.py", classify_argv(ws, **{flag: path}),
-                  f"--{flag} {path}: " + ("a file is in the way (expected a folder)" if where == "file"
-                                          else f"the file {ws.p('a_file')} is in the way (expected a folder)"),
-                  capsys, monkeypatch)
+                  f"--{flag} {path}: {reason} (expected a folder)", capsys, monkeypatch)
 
 
 RESUME_CASES = [

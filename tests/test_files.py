@@ -55,8 +55,8 @@ def held_open():
     procs = []
 
     def hold(path):
-        proc = subprocess.Popen([sys.executable, "-c", f"f = open({path!r}, 'rb'); print('open', flush=True); "
-                                 "import sys; sys.stdin.read()"],
+        holder = f"f = open({path!r}, 'rb'); print('open', flush=True); import sys; sys.stdin.read()"
+        proc = subprocess.Popen([sys.executable, "-c", holder],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "open"
         procs.append(proc)
