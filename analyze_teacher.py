@@ -11,6 +11,7 @@ from src.run_log import write_text_atomic
 from src.run_summary import write_csv_atomic
 from src.sweep import positive_floats
 from src.teacher_stats import ATS_FACTORS, AUTHORS_TAUS, temperature_table, wrong_class_stats
+from src.user_paths import below_cwd, join
 
 COLUMNS = ("teacher", "ckpt", "split", "scheme", "tau", "tp_tau", "t_tau", "e_q", "sigma_q",
            "p_correct", "entropy", "accuracy", "n_samples", "n_classes")
@@ -35,7 +36,8 @@ def build_parser():
     p.add_argument("--t_ckpt", action="append",
                    help="teacher checkpoint (default --ckpt_dir/{dataset}-{t_net_name}.ckpt); "
                         "repeat it for several teachers")
-    p.add_argument("--ckpt_dir", default="./ckpts", help="where default teacher checkpoints are found")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"),
+                   help="where default teacher checkpoints are found")
     p.add_argument("--split", default="train", choices=("train", "test"),
                    help="images to measure on (the authors used the training split)")
     p.add_argument("--taus", type=positive_floats, default=AUTHORS_TAUS,
@@ -49,7 +51,7 @@ def build_parser():
                    help="input normalisation the teachers were trained with: dataset (this "
                         "package's) or imagenet (the authors' PyTorch teachers)")
     p.add_argument("--batch_size", type=positive(int), default=500, help="images per forward batch")
-    p.add_argument("--out_dir", default="./outputs/teacher_stats",
+    p.add_argument("--out_dir", default=below_cwd("outputs", "teacher_stats"),
                    help="folder receiving teacher_stats.csv/.json/.png/.pdf")
     p.add_argument("--device_target", default="CPU", choices=DEVICES, help="device to run on")
     return p
@@ -70,8 +72,7 @@ def teacher_specs(args):
         check_network(spec["t_net"], spec["t_n_layer"], "--t_net")
         spec["t_net_name"] = spec["t_net_name"] or default_net_name(spec["t_net"], spec["t_n_layer"],
                                                                     spec["t_width"])
-        spec["t_ckpt"] = spec["t_ckpt"] or os.path.join(args.ckpt_dir,
-                                                        f"{args.dataset}-{spec['t_net_name']}.ckpt")
+        spec["t_ckpt"] = spec["t_ckpt"] or join(args.ckpt_dir, f"{args.dataset}-{spec['t_net_name']}.ckpt")
         if not os.path.isfile(spec["t_ckpt"]):
             raise UserError(f"teacher checkpoint --t_ckpt {spec['t_ckpt']} not found")
         specs.append(spec)
@@ -112,7 +113,7 @@ def main(argv=None):
         print(f"{s['t_net_name']} ({s['t_ckpt']}): accuracy {100 * table[0]['accuracy']:.2f}% on "
               f"{len(y)} {args.split} images; at tau 1 mean correct-class probability "
               f"{raw['p_correct']:.4f}, mean entropy {raw['entropy']:.4f} nats")
-    stem = os.path.join(args.out_dir, "teacher_stats")
+    stem = join(args.out_dir, "teacher_stats")
     write_csv_atomic(f"{stem}.csv", rows, COLUMNS)
     meta = {"dataset": args.dataset, "split": args.split, "ats_tp_factor": factors[0],
             "ats_t_factor": factors[1], "teachers": specs, "rows": rows}

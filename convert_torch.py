@@ -8,6 +8,7 @@ from src.data import DATASETS, dataset_info
 from src.errors import UserError, run_main
 from src.models import MODELS, build_network, check_network, default_net_name
 from src.torch_checkpoint import load_torch_state
+from src.user_paths import below_cwd, join
 
 
 def build_parser():
@@ -23,7 +24,7 @@ def build_parser():
                    help="number of classes (default: the dataset's, 100 for cifar100)")
     p.add_argument("--net_name", default=None,
                    help="network name in the default file name (default: ResNet110, WRN28-8, ...)")
-    p.add_argument("--ckpt_dir", default="./ckpts", help="folder of the checkpoints")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"), help="folder of the checkpoints")
     p.add_argument("--ckpt_name", default=None,
                    help="output file name (default: {dataset}-{net_name}.ckpt, the teacher checkpoint "
                         "run_distill.py loads by default)")
@@ -38,7 +39,7 @@ def main(argv=None):
     net_name = args.net_name or default_net_name(args.net, args.n_layer, args.width)
     n_classes = args.n_classes or dataset_info(args.dataset).n_classes
     name = args.ckpt_name or f"{args.dataset}-{net_name}.ckpt"
-    out = os.path.join(args.ckpt_dir, name if name.endswith(".ckpt") else f"{name}.ckpt")
+    out = join(args.ckpt_dir, name if name.endswith(".ckpt") else f"{name}.ckpt")
     if os.path.exists(out) and not args.overwrite:
         raise UserError(f"{out} already exists: pass --overwrite True to replace it, or choose "
                         f"another --ckpt_name")

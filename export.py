@@ -8,6 +8,7 @@ from src.distill import KD_WAYS
 from src.errors import run_main
 from src.export_model import SUFFIXES, default_ckpt_name, export_network, export_path, load_trained
 from src.models import check_network, default_net_name
+from src.user_paths import below_cwd, join
 
 
 def build_parser():
@@ -26,7 +27,8 @@ def build_parser():
     p.add_argument("--kd_way", default="ATS", choices=KD_WAYS,
                    help="how the student was distilled (part of the default --ckpt_name with "
                         "--t_net_name)")
-    p.add_argument("--ckpt_dir", default="./ckpts", help="folder of the checkpoint and the export")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"),
+                   help="folder of the checkpoint and the export")
     p.add_argument("--ckpt_name", nargs="+", default=None,
                    help="checkpoint file name(s) in --ckpt_dir, each exported (default: "
                         "{dataset}-{net_name}.ckpt, the spec's name of a network trained alone; "
@@ -43,7 +45,7 @@ def main(argv=None):
     n_classes = args.n_classes or dataset_info(args.dataset).n_classes
     setup_device(args.device, device_id=args.device_id)
     for name in names:
-        ckpt = os.path.join(args.ckpt_dir, name if name.endswith(".ckpt") else name + ".ckpt")
+        ckpt = join(args.ckpt_dir, name if name.endswith(".ckpt") else name + ".ckpt")
         net = load_trained(args.net, args.n_layer, n_classes, args.width, ckpt)
         out = export_path(ckpt, args.file_format)
         ensure_writable_dir(os.path.dirname(os.path.abspath(out)), "--ckpt_dir")

@@ -2,6 +2,7 @@
 from src.cli import Parser
 from src.errors import run_main
 from src.run_summary import groups_table, runs_table, summarize_runs
+from src.user_paths import below_cwd
 
 
 def build_parser():
@@ -14,7 +15,7 @@ def build_parser():
     p.add_argument("--labels", type=lambda s: s.split(","), default=None,
                    help="comma-separated group label per metrics file (runs with one label are "
                         "summarised together); default: group by the runs' records")
-    p.add_argument("--ckpt_dir", default="./ckpts",
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"),
                    help="where the runs' records {stem}.run.json are (also looked for beside "
                         "each metrics file)")
     p.add_argument("--std", default="sample", choices=("sample", "population"),

@@ -7,6 +7,7 @@ from src.distill import KD_WAYS, Distill, teacher_taus
 from src.errors import UserError, run_main
 from src.models import build_network, check_network
 from src.onnx_teacher import TEACHER_ENGINES
+from src.user_paths import join
 
 
 def build_parser():
@@ -43,10 +44,10 @@ def resolve_names(args):
     if not 0.0 <= args.lamb <= 1.0:
         raise UserError(f"--lamb {args.lamb}: expected a value in [0, 1]")
     if args.t_ckpt is None:
-        args.t_ckpt = os.path.join(args.ckpt_dir, f"{args.dataset}-{args.t_net_name}.ckpt")
+        args.t_ckpt = join(args.ckpt_dir, f"{args.dataset}-{args.t_net_name}.ckpt")
     if args.ckpt_name is None:
         args.ckpt_name = f"{args.dataset}-{args.t_net_name}-{args.net_name}-{args.kd_way}.ckpt"
-    stem = os.path.join(args.ckpt_dir, args.ckpt_name)
+    stem = join(args.ckpt_dir, args.ckpt_name)
     stem = stem[:-len(".ckpt")] if stem.endswith(".ckpt") else stem
     teacher = os.path.realpath(args.t_ckpt)
     for out in (f"{stem}.ckpt", f"{stem}-last.ckpt", f"{stem}-best.ckpt"):

@@ -2,30 +2,22 @@
 import json
 import logging
 import os
-import shutil
-import stat
 import tempfile
 
 import mindspore as ms
 
 from .errors import UserError
+from .files import remove_tree, replace_file
 
 STATE_KEY = "train_state"   # JSON of the loop's state (epoch, best accuracy, history, ...)
-
-
-def _replace(tmp, path):
-    # MindSpore writes checkpoints read-only; Windows refuses to replace a read-only file.
-    if os.name == "nt" and os.path.exists(path):
-        os.chmod(path, stat.S_IWRITE | stat.S_IREAD)
-    os.replace(tmp, path)
 
 
 def save_atomic(params, path, state=None):
     """Write ``params`` (a Cell or a list of Parameters) to ``path`` via a temporary file + rename.
 
-    An interrupted or failed write (disk full, ...) leaves the previous ``path`` untouched and no
-    temporary file behind; a failure is reported as a UserError. ``state`` (a JSON-able dict) is
-    stored beside the parameters.
+    An interrupted or failed write (disk full, ``path`` open in another program on Windows, ...)
+    leaves the previous ``path`` untouched and no temporary file behind; a failure is reported as a
+    UserError. ``state`` (a JSON-able dict) is stored beside the parameters.
     """
     append = {STATE_KEY: json.dumps(state)} if state is not None else None
     work = None
@@ -40,13 +32,13 @@ def save_atomic(params, path, state=None):
             ms.save_checkpoint(params, tmp, append_dict=append)
         finally:
             logging.disable(logging.NOTSET)
-        _replace(tmp, path)
+        replace_file(tmp, path)
     except OSError as err:
         raise UserError(f"cannot write the checkpoint {path} ({err.strerror or err}); "
                         f"the previous file, if any, is unchanged") from None
     finally:
         if work:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(work)
 
 
 def read_checkpoint(path, what="checkpoint"):

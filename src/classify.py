@@ -119,8 +119,8 @@ class Classify:
                 "train_acc": sums[3] / seen, "train_seconds": seconds, "img_per_s": seen / seconds}
 
     def fit(self):
-        """Train from ``start_epoch`` to the last epoch; Ctrl-C / SIGTERM stop cleanly after the
-        last saved epoch (MindSpore turns Ctrl-C during graph execution into SIGTERM)."""
+        """Train from ``start_epoch`` to the last epoch; Ctrl-C (and the other ``STOP_SIGNALS``) stop
+        cleanly after the last saved epoch."""
         self.log.begin()
         try:
             with StopSignals() as self.signals:
@@ -158,13 +158,20 @@ class Classify:
             self.log.epoch(record, self.history)
 
 
+# What a user's "stop" arrives as. Ctrl-C is SIGINT; on Linux MindSpore turns Ctrl-C during graph
+# execution into SIGTERM. A Windows console delivers Ctrl-C as SIGINT and Ctrl-Break (also what a
+# parent program sends a child in its own process group) as SIGBREAK; MindSpore leaves both to Python.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK")
+                     if hasattr(signal, name))
+
+
 class StopSignals:
-    """Within ``with``: SIGINT and SIGTERM raise KeyboardInterrupt, except inside ``held()``, where
+    """Within ``with``: the ``STOP_SIGNALS`` raise KeyboardInterrupt, except inside ``held()``, where
     they wait until the block has finished."""
 
     def __enter__(self):
         self.holding, self.pending = False, False
-        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
         for s in self.previous:
             signal.signal(s, self._handle)
         return self

@@ -11,6 +11,7 @@ from .device import DEVICES
 from .errors import UserError
 from .models import MODELS
 from .schedules import SCHEDULERS
+from .user_paths import below_cwd, join
 
 
 def str2bool(text):
@@ -60,7 +61,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_data_flags(p):
     p.add_argument("--dataset", default="cifar100", choices=sorted(DATASETS), help="dataset name")
-    p.add_argument("--data_dir", default="./data",
+    p.add_argument("--data_dir", default=below_cwd("data"),
                    help="folder holding the extracted cifar-100-python/ (or cifar-10-batches-py/)")
     p.add_argument("--download", type=str2bool, default=True,
                    help="download the official archive if the data is absent (True/False)")
@@ -88,9 +89,9 @@ def add_train_flags(p, log_name, ckpt_name):
                         "poly: port's 3-epoch warm-up then (1-t)^2 decay")
     p.add_argument("--batch_size", type=positive(int), default=128, help="images per step (global)")
     p.add_argument("--eval_batch_size", type=positive(int), default=500, help="images per test batch")
-    p.add_argument("--log_dir", default="./logs", help="folder of the log and metrics files")
+    p.add_argument("--log_dir", default=below_cwd("logs"), help="folder of the log and metrics files")
     p.add_argument("--log_name", default=log_name, help="log file name (appended to, never truncated)")
-    p.add_argument("--ckpt_dir", default="./ckpts", help="folder of the checkpoints")
+    p.add_argument("--ckpt_dir", default=below_cwd("ckpts"), help="folder of the checkpoints")
     p.add_argument("--ckpt_name", default=ckpt_name, help="final checkpoint file name")
     p.add_argument("--resume", default=None,
                    help="continue a run: a *-last.ckpt path, or 'auto' for this run's own")
@@ -119,9 +120,26 @@ def parse(parser, argv):
     return args
 
 
+def file_in_the_way(path):
+    """``path``, or the nearest of its parent folders that exists, if that is not a folder; else None.
+
+    Creating a folder below a file fails with "Not a directory" on POSIX but "path not found" on
+    Windows; naming the file says what is wrong on both.
+    """
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return path if path and not os.path.isdir(path) else None
+
+
 def ensure_writable_dir(path, flag):
-    if os.path.exists(path) and not os.path.isdir(path):
+    blocker = file_in_the_way(path)
+    if blocker == path:
         raise UserError(f"{flag} {path}: a file is in the way (expected a folder)")
+    if blocker:
+        raise UserError(f"{flag} {path}: the file {blocker} is in the way (expected a folder)")
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write-test-{os.getpid()}")
@@ -142,14 +160,14 @@ def output_paths(args):
     ensure_writable_dir(args.log_dir, "--log_dir")
     name = args.ckpt_name if args.ckpt_name.endswith(".ckpt") else args.ckpt_name + ".ckpt"
     stem = name[:-len(".ckpt")]
-    ckpt = os.path.join(args.ckpt_dir, name)
+    ckpt = join(args.ckpt_dir, name)
     return SimpleNamespace(
         ckpt=ckpt, stem=stem,
-        last=os.path.join(args.ckpt_dir, f"{stem}-last.ckpt"),
-        best=os.path.join(args.ckpt_dir, f"{stem}-best.ckpt"),
-        log=os.path.join(args.log_dir, args.log_name),
-        metrics=os.path.join(args.log_dir, f"{stem}.metrics.jsonl"),
-        record=os.path.join(args.ckpt_dir, f"{stem}.run.json"))
+        last=join(args.ckpt_dir, f"{stem}-last.ckpt"),
+        best=join(args.ckpt_dir, f"{stem}-best.ckpt"),
+        log=join(args.log_dir, args.log_name),
+        metrics=join(args.log_dir, f"{stem}.metrics.jsonl"),
+        record=join(args.ckpt_dir, f"{stem}.run.json"))
 
 
 def resolve_resume(args, outputs):

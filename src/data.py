@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UserError
+from .user_paths import join
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ def md5sum(path, chunk=1 << 20):
 
 def find_dataset_dir(data_dir, info):
     """The extracted folder: ``data_dir/<folder>``, or ``data_dir`` itself if it is that folder."""
-    for cand in (os.path.join(data_dir, info.folder), data_dir):
-        if all(os.path.isfile(os.path.join(cand, f)) for f in info.train_files + info.test_files):
+    for cand in (join(data_dir, info.folder), data_dir):
+        if all(os.path.isfile(join(cand, f)) for f in info.train_files + info.test_files):
             return cand
     return None
 
@@ -179,7 +180,7 @@ def prepare_dataset(data_dir, dataset, download_missing):
     found = find_dataset_dir(data_dir, info)
     if found:
         return found
-    archive = os.path.join(data_dir, os.path.basename(info.url))
+    archive = join(data_dir, os.path.basename(info.url))
     if not os.path.isfile(archive):
         if not download_missing:
             raise UserError(f"--data_dir {data_dir}: no {info.folder}/ with "
@@ -207,7 +208,7 @@ def load_split(folder, dataset, split, n_classes=None):
     n_classes = info.n_classes if n_classes is None else n_classes
     images, labels = [], []
     for name in info.train_files if split == "train" else info.test_files:
-        path = os.path.join(folder, name)
+        path = join(folder, name)
         entry = load_pickle(path)
         if not isinstance(entry, dict) or b"data" not in entry or info.label_key not in entry:
             raise UserError(f"{path}: expected a dict with keys b'data' and {info.label_key!r}")
@@ -227,7 +228,7 @@ def load_split(folder, dataset, split, n_classes=None):
 
 def load_class_names(folder, dataset):
     info = dataset_info(dataset)
-    path = os.path.join(folder, info.meta_file)
+    path = join(folder, info.meta_file)
     if not os.path.isfile(path):
         return None
     meta = load_pickle(path)

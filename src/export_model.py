@@ -4,9 +4,10 @@ import re
 
 import mindspore as ms
 
-from .checkpoint import _replace, load_into
+from .checkpoint import load_into
 from .conv_engine import plain_convolutions
 from .errors import UserError
+from .files import remove_file, replace_file
 from .models import build_network
 
 # What each format's file is called: the checkpoint's stem plus this (the port's ``_mindir.mindir``).
@@ -74,9 +75,9 @@ def export_network(net, path, file_format="MINDIR"):
         if not os.path.isfile(tmp):
             # ms.onnx.export logs a failed write instead of raising.
             raise UserError(f"{path}: MindSpore could not write the {file_format} file")
-        _replace(tmp, path)   # MindSpore writes MindIR read-only, which Windows will not replace
+        replace_file(tmp, path)   # MindSpore writes MindIR read-only, which Windows will not replace
     except OSError as err:
         raise UserError(f"{path}: cannot write it ({err.strerror or err})") from None
     finally:
         if os.path.exists(tmp):
-            os.remove(tmp)
+            remove_file(tmp)      # read-only too, if the export got as far as writing it

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .data import dataset_info, load_class_names
 from .errors import UserError
+from .user_paths import join
 
 
 @contextlib.contextmanager
@@ -74,8 +75,8 @@ def class_names(data_dir, dataset):
     """The dataset's class names from its ``meta`` file in ``data_dir`` (or its extracted folder),
     or None if there is none: predictions are then shown as class indices."""
     info = dataset_info(dataset)
-    for folder in (os.path.join(data_dir, info.folder), data_dir):
-        if os.path.isfile(os.path.join(folder, info.meta_file)):
+    for folder in (join(data_dir, info.folder), data_dir):
+        if os.path.isfile(join(folder, info.meta_file)):
             return load_class_names(folder, dataset)
     return None
 

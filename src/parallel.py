@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
+
 
 @dataclass
 class DataParallel:
@@ -44,6 +46,11 @@ def init_data_parallel():
     """
     if not launched_by_msrun():
         return None
+    if os.name == "nt":
+        # msrun starts its workers with os.setsid and reads `ip -j addr`; started by hand (MS_ROLE
+        # set), communication.init() fails: the Windows build has no CPU collective library.
+        raise UserError("data-parallel training (msrun, MS_ROLE) is not available on Windows: "
+                        "MindSpore 2.10 supports it on Linux only; run the script as one process")
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
     init()

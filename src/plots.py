@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from .errors import UserError
+from .files import replace_file
 
 MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*")
 
@@ -28,7 +29,7 @@ def save_figure(fig, path):
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except ValueError as err:
         raise UserError(f"{path}: cannot write a figure in this format ({err})") from None
     except OSError as err:

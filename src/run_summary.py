@@ -7,6 +7,7 @@ import os
 
 from .errors import UserError
 from .run_log import write_text_atomic
+from .user_paths import join
 
 METRICS_SUFFIX = ".metrics.jsonl"
 
@@ -74,7 +75,7 @@ def group_summary(runs, ddof=1):
 def read_run_record(stem, folders):
     """The ``{stem}.run.json`` record (its ``args``) from the first folder holding it, else None."""
     for folder in folders:
-        path = os.path.join(folder, f"{stem}.run.json")
+        path = join(folder, f"{stem}.run.json")
         if os.path.isfile(path):
             try:
                 with open(path, encoding="utf-8") as f:

@@ -13,13 +13,15 @@ import signal
 import subprocess
 import sys
 
-from .classify import RESUME_KEYS
+from .classify import RESUME_KEYS, STOP_SIGNALS
 from .cli import ensure_writable_dir
 from .distill import KD_RESUME_KEYS
 from .errors import Interrupted, UserError
+from .files import remove_file
 from .run_summary import (format_table, mean_std, percent, read_csv, read_metrics, summarize_history,
                           write_csv_atomic)
 from .run_log import write_text_atomic
+from .user_paths import below_cwd, join
 
 RESULTS_FILE = "sweep_results.csv"
 SETTINGS_FILE = "sweep.json"
@@ -49,7 +51,7 @@ def add_sweep_flags(p):
                    help="teacher temperatures of the correct class, comma-separated (paper: 1,2,3,4,5,6)")
     p.add_argument("--t_taus", type=positive_floats, default=PAPER_T_TAUS,
                    help="teacher temperatures of the wrong classes, comma-separated (paper: 1,2,3,4,5)")
-    p.add_argument("--out_dir", default="./outputs/sweep",
+    p.add_argument("--out_dir", default=below_cwd("outputs", "sweep"),
                    help="folder of the results table, the heatmap, and every cell's checkpoints "
                         "(out_dir/ckpts) and logs (out_dir/logs)")
     # A sweep compares cells: they share one seed, and a restart must find the same cells again.
@@ -85,8 +87,8 @@ def cell_argv(argv, args, tp_tau, t_tau):
     return list(argv) + [
         "--kd_way", kd_way, "--tp_tau", f"{tp_tau!r}", "--t_tau", f"{t_tau!r}",
         "--seed", str(args.seed), "--t_ckpt", args.t_ckpt,
-        "--ckpt_dir", os.path.join(args.out_dir, "ckpts"), "--ckpt_name", f"{stem}.ckpt",
-        "--log_dir", os.path.join(args.out_dir, "logs"), "--log_name", f"{stem}.log",
+        "--ckpt_dir", join(args.out_dir, "ckpts"), "--ckpt_name", f"{stem}.ckpt",
+        "--log_dir", join(args.out_dir, "logs"), "--log_name", f"{stem}.log",
         "--resume", "auto"]
 
 
@@ -95,7 +97,7 @@ def check_settings(args):
     keys = [k for k in RESUME_KEYS + KD_RESUME_KEYS if k not in PER_CELL_FLAGS and k != "seed"]
     keys += ["net_name", "t_net_name"]
     settings = {k: getattr(args, k) for k in keys}
-    path = os.path.join(args.out_dir, SETTINGS_FILE)
+    path = join(args.out_dir, SETTINGS_FILE)
     if os.path.isfile(path):
         try:
             with open(path, encoding="utf-8") as f:
@@ -130,18 +132,23 @@ def result_row(args, tp_tau, t_tau, metrics_path):
 def run_script(script, argv):
     """Run ``python script *argv`` as a child process and wait for it.
 
-    The child gets its own session, so Ctrl-C reaches this process only; it is passed on once as
-    SIGTERM, on which the trainer stops after its last saved epoch. Raises ``Interrupted`` if the
-    child was stopped, ``UserError`` if it failed (its own message is already on stderr).
+    POSIX: the child gets its own session, so Ctrl-C reaches this process only; it is passed on as
+    SIGTERM, on which the trainer stops after its last saved epoch. Windows: a console sends Ctrl-C
+    to every program attached to it, the child included, which stops on its own; this process only
+    waits for it (passing it on would be TerminateProcess, which stops nothing cleanly). Raises
+    ``Interrupted`` if the child was stopped, ``UserError`` if it failed (its own message is already
+    on stderr).
     """
-    child = subprocess.Popen([sys.executable, script, *argv], start_new_session=True)
+    posix = os.name != "nt"
+    child = subprocess.Popen([sys.executable, script, *argv], start_new_session=posix)
     stopped = []
 
     def forward(signum, frame):
         stopped.append(signum)
-        child.send_signal(signal.SIGTERM)
+        if posix:
+            child.send_signal(signal.SIGTERM)
 
-    handlers = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
         code = child.wait()
     finally:
@@ -162,7 +169,7 @@ def run_sweep(argv, args, run_cell, log=print):
     """
     ensure_writable_dir(args.out_dir, "--out_dir")
     check_settings(args)
-    table = os.path.join(args.out_dir, RESULTS_FILE)
+    table = join(args.out_dir, RESULTS_FILE)
     rows = read_csv(table)
     grid = [(tp, t) for tp in args.tp_taus for t in args.t_taus]
     done = finished_cells(rows)
@@ -179,13 +186,13 @@ def run_sweep(argv, args, run_cell, log=print):
         except UserError as err:
             raise UserError(f"sweep cell tp_tau {tp:g}, t_tau {t:g}: {err}") from None
         stem = cell_stem(args, tp, t)
-        rows = read_csv(table) + [result_row(args, tp, t, os.path.join(args.out_dir, "logs",
-                                                                      f"{stem}.metrics.jsonl"))]
+        metrics = join(args.out_dir, "logs", f"{stem}.metrics.jsonl")
+        rows = read_csv(table) + [result_row(args, tp, t, metrics)]
         write_csv_atomic(table, rows, COLUMNS)
         # The training state (with momenta, twice the network's size) served only to resume the cell.
-        last = os.path.join(args.out_dir, "ckpts", f"{stem}-last.ckpt")
+        last = join(args.out_dir, "ckpts", f"{stem}-last.ckpt")
         if os.path.isfile(last):
-            os.remove(last)
+            remove_file(last)     # read-only, as MindSpore writes checkpoints
     return rows
 
 
@@ -201,7 +208,7 @@ def report(args, rows):
     best = max(cells, key=lambda c: c["mean"])
     print(f"best: tp_tau {best['tp_tau']:g}, t_tau {best['t_tau']:g}: {percent(best['mean'])}% "
           f"final test accuracy (mean of {best['n']} seed(s))")
-    stem = os.path.join(args.out_dir, "sweep_heatmap")
+    stem = join(args.out_dir, "sweep_heatmap")
     title = (f"{args.dataset}: {args.t_net_name} -> {args.net_name}, {args.epoches} epochs, "
              f"final test accuracy")
     plot_sweep_heatmap(cells, [f"{stem}.png", f"{stem}.pdf"], title)

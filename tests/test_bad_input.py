@@ -22,6 +22,8 @@ from cifar_fixtures import make_archive, write_cifar100
 from conftest import ROOT
 
 ARCHIVE = "cifar-100-python.tar.gz"
+# What the malicious pickle calls: os.system is posix.system on POSIX, nt.system on Windows.
+SYSTEM = f"{os.system.__module__}.system"
 
 
 class CallsSystem:
@@ -242,7 +244,7 @@ DATA_CASES = [
     ("count", "train: 3 labels for 8 images"),
     ("label_high", "train: label 150 outside 0..99 (--n_classes 100)"),
     ("label_negative", "train: label -1 outside 0..99 (--n_classes 100)"),
-    ("malicious", "train: not a readable CIFAR pickle (refusing to load posix.system)"),
+    ("malicious", f"train: not a readable CIFAR pickle (refusing to load {SYSTEM})"),
 ]
 
 
@@ -257,7 +259,7 @@ def test_malicious_pickle_runs_nothing(ws):
     from src.data import load_pickle
     from src.errors import UserError
     path = os.path.join(ws.data["malicious"], "cifar-100-python", "train")
-    with pytest.raises(UserError, match="refusing to load posix.system"):
+    with pytest.raises(UserError, match=f"refusing to load {SYSTEM}"):
         load_pickle(path)
     assert not os.path.exists(ws.marker)
     with open(path, "rb") as f:                     # the file really would have run the command
@@ -307,10 +309,10 @@ def test_missing_data_without_download(ws, capsys, monkeypatch):
 def test_output_folder_not_writable(ws, flag, where, capsys, monkeypatch):
     # Tests run as root, for whom chmod blocks nothing: a regular file stands where a folder must be.
     path = ws.p("a_file") if where == "file" else ws.p("a_file", "sub")
+    # The same words on every platform (Windows would say "path not found", POSIX "Not a directory").
+    reason = "a file is in the way" if where == "file" else f"the file {ws.p('a_file')} is in the way"
     check_refused(ws, "run_classify.py", classify_argv(ws, **{flag: path}),
-                  f"--{flag} {path}: " + ("a file is in the way (expected a folder)" if where == "file"
-                                          else "not a writable folder (Not a directory)"),
-                  capsys, monkeypatch)
+                  f"--{flag} {path}: {reason} (expected a folder)", capsys, monkeypatch)
 
 
 RESUME_CASES = [
@@ -356,7 +358,7 @@ def test_disk_full_keeps_previous_checkpoint(ws, capsys, monkeypatch):
                                                              ckpt_name="r8"),
                          "(No space left on device); the previous file, if any, is unchanged",
                          capsys, monkeypatch)
-    assert line.startswith(f"run_classify.py: error: cannot write the checkpoint {out}/r8-")
+    assert line.startswith(f"run_classify.py: error: cannot write the checkpoint {os.path.join(out, 'r8-')}")
     monkeypatch.undo()
     assert read_checkpoint(os.path.join(out, "r8-last.ckpt"))[1]["epoch"] == 1
     assert sorted(os.listdir(out)) == ["r8-best.ckpt", "r8-last.ckpt", "r8.metrics.jsonl", "r8.run.json",
@@ -365,6 +367,8 @@ def test_disk_full_keeps_previous_checkpoint(ws, capsys, monkeypatch):
 
 DISTILL_CASES = [
     ({"t_ckpt": "{ckpts}/missing.ckpt"}, "teacher checkpoint --t_ckpt {ckpts}/missing.ckpt not found"),
+    # A folder typed with "/" (as in Git Bash): the teacher's default path continues with "/", on
+    # Windows too, where the temporary root itself is written with backslashes.
     ({"t_ckpt": None, "ckpt_dir": "{root}/no_teacher_here"},
      "teacher checkpoint --t_ckpt {root}/no_teacher_here/cifar100-ResNet8.ckpt not found"),
     ({"t_ckpt": "{ckpts}/empty.ckpt"}, "teacher checkpoint --t_ckpt {ckpts}/empty.ckpt is an empty file"),
@@ -404,7 +408,7 @@ def test_bad_distill_input(ws, flags, expected, capsys, monkeypatch):
 # The other entry points: a few representative bad inputs each (where the script exists).
 OTHER_CASES = [
     ("export.py", ["--net", "ResNet", "--n_layer", 8, "--ckpt_dir", "{ckpts}", "--ckpt_name", "missing.ckpt"],
-     "{ckpts}/missing.ckpt not found"),
+     "{ckpts}{sep}missing.ckpt not found"),
     ("export.py", ["--net", "ResNet", "--n_layer", 8, "--ckpt_dir", "{ckpts}", "--ckpt_name", "garbage.ckpt"],
      "is not a readable MindSpore checkpoint"),
     ("export.py", ["--net", "ResNet", "--n_layer", 14, "--ckpt_dir", "{ckpts}", "--ckpt_name",
@@ -433,7 +437,8 @@ OTHER_CASES = [
 def test_other_entry_points(ws, script, argv, expected, capsys, monkeypatch):
     if not os.path.isfile(os.path.join(ROOT, script)):
         pytest.skip(f"{script} does not exist")
-    names = {"ckpts": ws.p("ckpts"), "root": ws.root}
+    # {sep}: where the entry point joins a folder given with the platform's separator and a file name.
+    names = {"ckpts": ws.p("ckpts"), "root": ws.root, "sep": os.sep}
     argv = [a.format(**names) if isinstance(a, str) else a for a in argv]
     check_refused(ws, script, argv, expected.format(**names), capsys, monkeypatch)
 
@@ -442,7 +447,7 @@ def test_real_processes(ws):
     """A few cases as real processes: exactly one line on stderr (MindSpore adds nothing), exit 2."""
     cases = [
         ("run_classify.py", classify_argv(ws, epoches=0), "argument --epoches: expected a positive number"),
-        ("run_classify.py", classify_argv(ws, data_dir=ws.data["malicious"]), "refusing to load posix.system"),
+        ("run_classify.py", classify_argv(ws, data_dir=ws.data["malicious"]), f"refusing to load {SYSTEM}"),
         ("run_classify.py", classify_argv(ws, device_target="GPU"), "--device_target GPU: this MindSpore installation cannot use it"),
         ("run_distill.py", distill_argv(ws, t_ckpt=ws.p("ckpts", "resnet14.ckpt")),
          "does not fit the network: unexpected: layer1.1.conv1.weight"),

@@ -10,6 +10,7 @@ import pytest
 
 from cifar_fixtures import write_cifar100
 from conftest import ROOT, run_entry
+from wine import NO_BASH, UNDER_WINE
 
 ACCURACY_LINE = re.compile(r"^(\S+): top-1 (\d\.\d{4}), top-5 (\d\.\d{4}) over (\d+) test images$")
 
@@ -191,7 +192,8 @@ def test_bad_inputs_exit_2_with_one_line(trained, cifar100_dir, tmp_path, capfd)
     assert not [name for name in os.listdir(ckpt_dir) if name.endswith(".mindir")]
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="the scripts need bash")
+@pytest.mark.skipif(shutil.which("bash") is None,
+                    reason=NO_BASH if UNDER_WINE else "the scripts need bash (on Windows: Git Bash)")
 def test_scripts_run_all_end_to_end(tmp_path):
     """``EPOCHES=1 ... bash run_all.sh`` from scripts/, outputs in WORK_DIR, DATA_DIR relative to scripts/."""
     data = tmp_path / "data"

@@ -21,6 +21,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Found by running this test and a hand-started cluster (MS_ROLE, MS_SCHED_HOST, ...) under Windows.
+NOT_ON_WINDOWS = ("MindSpore 2.10 has no data parallelism on Windows: msrun starts its workers with "
+                  "os.setsid (absent on Windows) and reads `ip -j addr`, and a hand-started cluster "
+                  "fails in communication.init() ('The pointer[host_comm_lib_instance_] is null')")
+
+
+@pytest.mark.skipif(os.name == "nt", reason=NOT_ON_WINDOWS)
 @pytest.mark.skipif(MSRUN is None, reason="msrun (MindSpore's launcher) is not installed")
 def test_two_processes_equal_one(cifar100_dir, tmp_path):
     env = dict(os.environ, GLOG_v="3", PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
@@ -61,3 +68,12 @@ def test_two_processes_equal_one(cifar100_dir, tmp_path):
     assert log.count("[Epoch:") == 4            # 2 nets x 2 epochs, written once
     assert sorted(os.listdir(dp)) == sorted(["student-nokd.log", "t.metrics.jsonl", "t.run.json"] + [
         f"t-{net}{end}.ckpt" for net in ("plain", "bn") for end in ("", "-last", "-best")])
+
+
+@pytest.mark.skipif(os.name != "nt", reason="a refusal for Windows only")
+def test_windows_refuses_data_parallel_in_one_line(monkeypatch):
+    from src.errors import UserError
+    from src.parallel import init_data_parallel
+    monkeypatch.setenv("MS_ROLE", "MS_WORKER")      # what msrun, or a user starting ranks by hand, sets
+    with pytest.raises(UserError, match="data-parallel training .* is not available on Windows"):
+        init_data_parallel()

@@ -6,22 +6,51 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from itertools import count
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
+from src.classify import STOP_SIGNALS, StopSignals
+from wine import NO_CONSOLE_EVENTS, UNDER_WINE, raise_sigint_in
 
 FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", "3",
          "--batch_size", "64", "--deterministic", "True", "--ckpt_name", "r8"]
 
 
+def own_group():
+    """Popen arguments that let ``press_ctrl_c`` reach the child alone. Windows: a process group of its
+    own, the only target of a CTRL_BREAK_EVENT (a CTRL_C_EVENT cannot be aimed at one group)."""
+    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
+
+
+def press_ctrl_c(proc):
+    """What a user's Ctrl-C (or Ctrl-Break) delivers to a program started with ``own_group()``."""
+    if os.name != "nt":
+        proc.send_signal(signal.SIGINT)
+    elif UNDER_WINE:
+        raise_sigint_in(proc.pid)      # NO_CONSOLE_EVENTS: what the console's handler thread would do
+    else:
+        proc.send_signal(signal.CTRL_BREAK_EVENT)
+
+
+RUN_NUMBERS = count()
+
+
 def start(folder, data_dir, *extra, script="run_classify.py"):
-    """An entry point in the background, writing everything to ``folder``."""
+    """An entry point in the background, writing everything to ``folder``, its stdout and stderr to
+    files beside it. (Files, not pipes: under Wine, with several runs at once, a finished run's
+    pipes sometimes never reported end-of-file.)"""
     env = dict(os.environ, GLOG_v="3")
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
-                             *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stem = f"{folder}-run{next(RUN_NUMBERS)}"
+    with open(stem + ".out", "w") as out, open(stem + ".err", "w") as err:
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
+                                 *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
+                                env=env, stdout=out, stderr=err, **own_group())
+    proc.out_path, proc.err_path = stem + ".out", stem + ".err"
+    return proc
 
 
 def distill(folder, data_dir, teacher, *extra):
@@ -30,17 +59,24 @@ def distill(folder, data_dir, teacher, *extra):
                  "--epoches", 2, "--seed", 5, *extra, script="run_distill.py")
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def interrupt_after_epoch_1(proc):
     """Ctrl-C as soon as the run reports epoch 1; returns its stderr."""
-    for line in proc.stdout:
-        if line.startswith("[Epoch:1]"):
-            proc.send_signal(signal.SIGINT)
-            break
+    deadline = time.monotonic() + 300
+    while not any(line.startswith("[Epoch:1]") for line in read_text(proc.out_path).splitlines()):
+        assert proc.poll() is None and time.monotonic() < deadline, read_text(proc.err_path)
+        time.sleep(0.1)
+    press_ctrl_c(proc)
     return finish(proc, 130)[1]
 
 
 def finish(proc, code=0):
-    out, err = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    out, err = read_text(proc.out_path), read_text(proc.err_path)
     assert proc.returncode == code, err
     return out, err
 
@@ -61,7 +97,7 @@ def results(folder):
 def runs(cifar100_dir, tmp_path_factory):
     """Deterministic runs (one operator thread each, so several at a time). run_classify.py for 3
     epochs: ``full`` and ``again`` (seed 5), ``other`` (seed 6), and ``cut`` (seed 5), stopped by
-    SIGINT during epoch 2 and resumed with ``--resume auto``; run_distill.py for 2 epochs with
+    Ctrl-C during epoch 2 and resumed with ``--resume auto``; run_distill.py for 2 epochs with
     ``full``'s network as the teacher: ``kd_full``, and ``kd_cut`` stopped and resumed alike."""
     root = tmp_path_factory.mktemp("resume")
     d = {name: str(root / name) for name in ("full", "again", "other", "cut", "kd_full", "kd_cut")}
@@ -88,6 +124,56 @@ def test_interrupt_says_how_to_resume(runs):
     last = os.path.join(d["cut"], "r8-last.ckpt")
     assert cut_err.strip() == (f"run_classify.py: interrupted; the state after epoch 1 is in {last}; "
                                f"continue with the same command plus --resume auto")
+
+
+# Stop requests from outside the process, as each platform sends them (SIGTERM: what MindSpore on
+# Linux turns Ctrl-C into during graph execution, and what a service manager sends).
+OUTSIDE_STOPS = ["CTRL_BREAK_EVENT"] if os.name == "nt" else ["SIGINT", "SIGTERM"]
+STOPPABLE = """
+import sys, time
+from src.classify import StopSignals
+try:
+    with StopSignals():
+        print("ready", flush=True)
+        for _ in range(600):    # short sleeps: a Python handler runs between them, as between steps
+            time.sleep(0.1)
+except KeyboardInterrupt:
+    print("stopped cleanly", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("event", OUTSIDE_STOPS)
+def test_stop_request_from_another_process_stops_the_loop(event):
+    if UNDER_WINE:
+        pytest.skip(NO_CONSOLE_EVENTS)
+    proc = subprocess.Popen([sys.executable, "-c", STOPPABLE], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **own_group())
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    started = time.perf_counter()
+    proc.send_signal(getattr(signal, event))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out.strip() == "stopped cleanly" and err == "", err
+    assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("name", [signal.Signals(s).name for s in STOP_SIGNALS])
+def test_stop_signals_interrupt_but_wait_for_a_held_block(name):
+    """The handler itself, in this process (runs under Wine too: signal.raise_signal calls it)."""
+    sig = getattr(signal, name)
+    before = signal.getsignal(sig)
+    with pytest.raises(KeyboardInterrupt):
+        with StopSignals():
+            signal.raise_signal(sig)
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with StopSignals() as stop:
+            with stop.held():          # an epoch's checkpoints and log line: written together
+                signal.raise_signal(sig)
+                done.append("block")
+            done.append("after the block")
+    assert done == ["block"]
+    assert signal.getsignal(sig) is before
 
 
 def test_resumed_run_equals_uninterrupted(runs):

@@ -1,0 +1,62 @@
+"""Replacing and removing the package's output files the same way on Windows as on POSIX.
+
+Two Windows rules get in the way: a read-only file cannot be replaced or deleted (MindSpore writes its
+checkpoints and MindIR files read-only), and a file another program holds open cannot be replaced or
+deleted either (an editor, Excel on a CSV, an antivirus or indexing scan of a file just written).
+"""
+import os
+import shutil
+import stat
+import time
+
+from .errors import UserError
+
+# A scan of a new file holds it for moments: retry for about 1.5 s before blaming another program.
+RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def make_writable(path):
+    """Clear the read-only bit of ``path`` if it exists (Windows refuses to replace or delete the file
+    otherwise; on POSIX the bit does not matter for either)."""
+    try:
+        os.chmod(path, os.stat(path).st_mode | stat.S_IWRITE)
+    except OSError:
+        pass    # missing, or not ours to change: the replace or delete itself reports what is wrong
+
+
+def _retrying(action, path):
+    """Run ``action()``; on Windows, retry while ``path`` is held open elsewhere, then one clear line."""
+    for pause in RETRY_PAUSES + (None,):
+        make_writable(path)
+        try:
+            return action()
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            if pause is None:
+                raise UserError(f"{path} is open in another program, so Windows does not let it be "
+                                f"replaced or deleted: close it and run again (the file is "
+                                f"unchanged)") from None
+            time.sleep(pause)
+
+
+def replace_file(tmp, path):
+    """``os.replace(tmp, path)`` that also replaces a read-only ``path``, and on Windows waits briefly
+    for a program holding ``path`` open (then a UserError; ``path`` keeps its previous content)."""
+    _retrying(lambda: os.replace(tmp, path), path)
+
+
+def remove_file(path):
+    """``os.remove(path)``, also of a read-only file (and, on Windows, one held open for a moment)."""
+    _retrying(lambda: os.remove(path), path)
+
+
+def remove_tree(folder):
+    """Delete a private temporary folder and whatever it holds, read-only files included; never fails."""
+    def clear_and_retry(func, path, _exc):
+        make_writable(path)
+        try:
+            func(path)
+        except OSError:
+            pass
+    shutil.rmtree(folder, onerror=clear_and_retry)
