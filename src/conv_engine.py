@@ -1,14 +1,17 @@
-"""Which kernel runs the networks' convolutions: MindSpore's own, or the package's oneDNN kernel.
+"""Which kernels run the networks' layers: MindSpore's own, or the package's (``--conv_engine``).
 
 MindSpore's CPU convolution hands oneDNN plain NCHW layouts, which leaves oneDNN im2col + GEMM on
 AVX2 and its naive reference kernel on AVX-512 (hence the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap, see
-device.py). ``OneDNNConv2d`` runs the same convolution through ``src/onednn/conv_kernel.cc``, which
-lets oneDNN pick its blocked-layout kernels (2-4x faster here). Its parameters, their names and
-initialisation are ``nn.Conv2d``'s, so checkpoints do not depend on the engine.
+device.py). With the ``onednn`` engine the layer constructors below return the layers of
+kernel_layers.py: convolutions through ``src/kernels/conv_kernel.cc``, which lets oneDNN pick its
+blocked-layout kernels, and training-mode BatchNorm (+ ReLU) and 2x2 max-pooling through the
+package's own kernels beside it. Their parameters, names and initialisation are MindSpore's, so
+checkpoints do not depend on the engine.
 
-The choice is made once per process, before the first convolution runs (device.py): with the oneDNN
-kernel the ISA cap is not set, so every convolution MindSpore runs must be ours. Networks that are
-exported (MindIR, ONNX) are built with ``plain_convolutions()``; they are never run by MindSpore here.
+The choice is made once per process, before the first convolution runs (device.py): with the
+package's kernels the ISA cap is not set, so every convolution MindSpore runs must be ours. Networks
+that are exported (MindIR, ONNX) are built with ``plain_convolutions()``; they are never run by
+MindSpore here.
 """
 import contextlib
 import os
@@ -53,8 +56,9 @@ def _activate(engine, library=None):
     return engine
 
 
-def active_engine():
-    return _state["engine"]
+def _kernels():
+    """The library of the package's kernels if new layers are to use them, else None."""
+    return _state["library"] if _state["engine"] == "onednn" and not _state["plain"] else None
 
 
 def set_threads(threads):
@@ -80,9 +84,9 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
     """An ``nn.Conv2d(cin, cout, kernel_size, **kwargs)``, run by the active engine. ``input_grad``
     False: no gradient flows to the input (a network's first layer, whose input is the images)."""
     from mindspore import nn
-    if _state["engine"] == "onednn" and not _state["plain"]:
+    if _kernels():
         from .kernel_layers import OneDNNConv2d
-        return OneDNNConv2d(_state["library"], cin, cout, kernel_size, input_grad=input_grad, **kwargs)
+        return OneDNNConv2d(_kernels(), cin, cout, kernel_size, input_grad=input_grad, **kwargs)
     return nn.Conv2d(cin, cout, kernel_size, **kwargs)
 
 
@@ -90,9 +94,9 @@ def batch_norm2d(channels, relu=False, **kwargs):
     """An ``nn.BatchNorm2d(channels, **kwargs)``, followed by a ReLU if ``relu`` (its ``relu``
     attribute says so); with the oneDNN engine its training mode runs in the package's BatchNorm
     kernel, which comes with the convolution kernel (src/kernels/)."""
-    if _state["engine"] == "onednn" and not _state["plain"]:
+    if _kernels():
         from .kernel_layers import KernelBatchNorm2d
-        return KernelBatchNorm2d(_state["library"], channels, relu=relu, **kwargs)
+        return KernelBatchNorm2d(_kernels(), channels, relu=relu, **kwargs)
     from .kernel_layers import BatchNormReLU
     return BatchNormReLU(channels, relu=relu, **kwargs)
 
@@ -100,7 +104,7 @@ def batch_norm2d(channels, relu=False, **kwargs):
 def max_pool2x2():
     """``nn.MaxPool2d(kernel_size=2, stride=2)``, run by the package's kernel with the oneDNN engine."""
     from mindspore import nn
-    if _state["engine"] == "onednn" and not _state["plain"]:
+    if _kernels():
         from .kernel_layers import KernelMaxPool2d
-        return KernelMaxPool2d(_state["library"])
+        return KernelMaxPool2d(_kernels())
     return nn.MaxPool2d(kernel_size=2, stride=2)
