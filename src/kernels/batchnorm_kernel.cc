@@ -53,14 +53,6 @@ bool read_dims(int nparam, int expected, int *ndims, int64_t **shapes, const cha
     return d->plane > 0 && d->n > 0;
 }
 
-/* Runs fn(first channel, end channel) on every thread of the pool, channels split evenly. */
-template <typename Fn>
-void by_channel(int64_t channels, Fn fn) {
-    ats::Pool &pool = ats::shared().ready_pool();
-    int tasks = static_cast<int>(std::min<int64_t>(pool.get_num_threads(), channels));
-    pool.parallel_for(tasks, [&](int i, int n) { fn(channels * i / n, channels * (i + 1) / n); });
-}
-
 /* The normalisation as y = x * scale + shift, computed once, the same way going forward and back. */
 struct Affine {
     float scale, shift;
@@ -70,7 +62,7 @@ struct Affine {
 
 void forward(const Dims &d, bool relu, const float *x, const float *gamma, const float *beta, float eps, float *y,
              float *mean, float *var) {
-    by_channel(d.c, [&](int64_t c0, int64_t c1) {
+    ats::parallel_ranges(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             // Sums per plane in float (at most a few thousand terms), across planes in double.
             double sum = 0, squares = 0;
@@ -105,7 +97,7 @@ void forward(const Dims &d, bool relu, const float *x, const float *gamma, const
  * masked gradient g replaces dy below. */
 void backward(const Dims &d, bool relu, const float *x, const float *dy, const float *gamma, const float *beta,
               const float *mean, const float *var, float eps, float *dx, float *dgamma, float *dbeta) {
-    by_channel(d.c, [&](int64_t c0, int64_t c1) {
+    ats::parallel_ranges(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
             // Without relu the threshold is -inf: every element passes.

@@ -7,7 +7,6 @@
  *   ats_maxpool_forward  (x) -> y, where                 where: uint8, 0..3 = top-left .. bottom-right
  *   ats_maxpool_backward (x, dy, where) -> dx            x: for its shape only
  * x, dx [N,C,H,W]; y, dy, where [N,C,H/2,W/2] (a last odd row or column is not pooled). */
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -40,15 +39,8 @@ bool read_planes(int nparam, int expected, int *ndims, int64_t **shapes, int ful
     return p->oh > 0 && p->ow > 0;
 }
 
-template <typename Fn>
-void by_plane(int64_t planes, Fn fn) {
-    ats::Pool &pool = ats::shared().ready_pool();
-    int tasks = static_cast<int>(std::min<int64_t>(pool.get_num_threads(), planes));
-    pool.parallel_for(tasks, [&](int i, int n) { fn(planes * i / n, planes * (i + 1) / n); });
-}
-
 void forward(const Planes &p, const float *x, float *y, uint8_t *where) {
-    by_plane(p.planes, [&](int64_t first, int64_t end) {
+    ats::parallel_ranges(p.planes, [&](int64_t first, int64_t end) {
         for (int64_t q = first; q < end; ++q) {
             for (int64_t r = 0; r < p.oh; ++r) {
                 const float *top = x + (q * p.h + 2 * r) * p.w, *bottom = top + p.w;
@@ -70,7 +62,7 @@ void forward(const Planes &p, const float *x, float *y, uint8_t *where) {
 }
 
 void backward(const Planes &p, const float *dy, const uint8_t *where, float *dx) {
-    by_plane(p.planes, [&](int64_t first, int64_t end) {
+    ats::parallel_ranges(p.planes, [&](int64_t first, int64_t end) {
         std::memset(dx + first * p.h * p.w, 0, sizeof(float) * (end - first) * p.h * p.w);
         for (int64_t q = first; q < end; ++q) {
             for (int64_t r = 0; r < p.oh; ++r) {

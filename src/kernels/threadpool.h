@@ -5,8 +5,10 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -140,6 +142,14 @@ struct Shared {
 inline Shared &shared() {
     static Shared *s = new Shared();   // never destroyed: MindSpore may call in while the process exits
     return *s;
+}
+
+/* Runs fn(first, end) over [0, count) split evenly across the threads of the shared pool. */
+template <typename Fn>
+void parallel_ranges(int64_t count, Fn fn) {
+    Pool &pool = shared().ready_pool();
+    int tasks = static_cast<int>(std::min<int64_t>(pool.get_num_threads(), count));
+    pool.parallel_for(tasks, [&](int i, int n) { fn(count * i / n, count * (i + 1) / n); });
 }
 
 }  // namespace ats
