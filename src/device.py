@@ -20,8 +20,8 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv
     With MindSpore's own convolutions on the CPU this also sets ``ONEDNN_MAX_CPU_ISA=AVX2`` (unless
     the user set it): on AVX-512 processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3
     convolutions with its naive reference kernel, about 300x slower. It takes effect if set before
-    the first convolution. The package's oneDNN kernel (conv_engine.py) needs no cap, and without it
-    oneDNN's other kernels (pooling, softmax) are AVX-512 ones too.
+    the first convolution. The package's kernels (conv_engine.py) need no cap, and without it
+    oneDNN's other kernels that MindSpore runs (softmax, matmul) are AVX-512 ones too.
     """
     if target not in DEVICES:
         raise UserError(f"--device_target {target!r}: expected one of {', '.join(DEVICES)}")
