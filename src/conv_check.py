@@ -1,6 +1,6 @@
 """The package's CPU kernels checked against MindSpore's layers: the oneDNN convolution against
 ``nn.Conv2d`` (forward, input gradient, weight and bias gradients), BatchNorm against
-``nn.BatchNorm2d`` in training mode (output, gradients, moving statistics), max-pooling against
+``nn.BatchNorm2d`` (output, gradients, moving statistics; then inference mode), max-pooling against
 ``nn.MaxPool2d`` (exactly).
 
     python -m src.conv_check LIBRARY       (from the repository root) prints one JSON line
@@ -79,7 +79,8 @@ def compare(library, layers, input_shape, seed=0):
 def compare_batchnorm(library, shape, relu=False, seed=0):
     """Relative errors of ``KernelBatchNorm2d`` against ``BatchNormReLU`` (``nn.BatchNorm2d``, then a
     ReLU if ``relu``) in training mode (two steps, so that the moving statistics are updated twice):
-    "y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"."""
+    "y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"; then in inference mode, with
+    those moving statistics: "inference y", "inference dx", "inference dgamma", "inference dbeta"."""
     rng = np.random.default_rng(seed)
     ours = KernelBatchNorm2d(library, shape[1], momentum=0.9, relu=relu)
     reference = BatchNormReLU(shape[1], momentum=0.9, relu=relu)
@@ -89,14 +90,20 @@ def compare_batchnorm(library, shape, relu=False, seed=0):
         getattr(reference, name).set_data(value)
     x = ms.Tensor((3 * rng.standard_normal(shape) + 1).astype(np.float32))
     dy = ms.Tensor(rng.standard_normal(shape).astype(np.float32))
+
+    def run(net):
+        y = net(x).asnumpy()
+        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(Projected(net, dy), 0, net.trainable_params())(x)
+        return [y, dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy()]
+
     results = []
     for net in (ours, reference):
         net.set_train(True)
-        y = net(x).asnumpy()
-        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(Projected(net, dy), 0, net.trainable_params())(x)
-        results.append((y, dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy(), net.moving_mean.asnumpy(),
-                        net.moving_variance.asnumpy()))
-    names = ("y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance")
+        training = run(net) + [net.moving_mean.asnumpy(), net.moving_variance.asnumpy()]
+        net.set_train(False)
+        results.append(training + run(net))
+    names = ("y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance",
+             "inference y", "inference dx", "inference dgamma", "inference dbeta")
     return {name: relative_error(a, b) for name, a, b in zip(names, *results)}
 
 

@@ -4,7 +4,7 @@ MindSpore's CPU convolution hands oneDNN plain NCHW layouts, which leaves oneDNN
 AVX2 and its naive reference kernel on AVX-512 (hence the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap, see
 device.py). With the ``onednn`` engine the layer constructors below return the layers of
 kernel_layers.py: convolutions through ``src/kernels/conv_kernel.cc``, which lets oneDNN pick its
-blocked-layout kernels, and training-mode BatchNorm (+ ReLU) and 2x2 max-pooling through the
+blocked-layout kernels, and BatchNorm (+ ReLU) and 2x2 max-pooling through the
 package's own kernels beside it. Their parameters, names and initialisation are MindSpore's, so
 checkpoints do not depend on the engine.
 
@@ -92,7 +92,7 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
 
 def batch_norm2d(channels, relu=False, **kwargs):
     """An ``nn.BatchNorm2d(channels, **kwargs)``, followed by a ReLU if ``relu`` (its ``relu``
-    attribute says so); with the oneDNN engine its training mode runs in the package's BatchNorm
+    attribute says so); with the oneDNN engine it runs in the package's BatchNorm
     kernel, which comes with the convolution kernel (src/kernels/)."""
     if _kernels():
         from .kernel_layers import KernelBatchNorm2d

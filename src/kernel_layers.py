@@ -90,10 +90,10 @@ class BatchNormReLU(nn.BatchNorm2d):
 
 
 class KernelBatchNorm2d(BatchNormReLU):
-    """``nn.BatchNorm2d`` (followed by a ReLU if ``relu``) whose training-mode forward and backward run
-    in the kernel ``library`` (inference mode is MindSpore's own). The moving statistics are updated
-    as MindSpore does: ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased
-    (n - 1)."""
+    """``nn.BatchNorm2d`` (followed by a ReLU if ``relu``) run by the kernel ``library``: in training
+    mode its forward and backward, in inference mode its forward (the gradient through it, which only
+    tests take, is MindSpore's operators). The moving statistics are updated as MindSpore does:
+    ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased (n - 1)."""
 
     def __init__(self, library, *args, relu=False, **kwargs):
         super().__init__(*args, relu=relu, **kwargs)
@@ -112,9 +112,22 @@ class KernelBatchNorm2d(BatchNormReLU):
         self.normalize = ops.Custom(f"{library}:ats_bn_forward{suffix}", out_shape=lambda x, g, b, e: (x, g, g),
                                     out_dtype=lambda x, g, b, e: (x, g, g), func_type="aot", bprop=bprop)
 
+        def inference_bprop(x, gamma, beta, mean, var, eps, out, dout):
+            dy = dout * (out > 0).astype(dout.dtype) if relu else dout
+            inv_std = ops.rsqrt(var + eps)
+            per_channel = (1, -1, 1, 1)
+            xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
+            return (dy * (gamma * inv_std).reshape(per_channel), (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3)),
+                    ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(eps))
+
+        self.normalize_inference = ops.Custom(
+            f"{library}:ats_bn_inference{suffix}", out_shape=lambda x, *_: x, out_dtype=lambda x, *_: x,
+            func_type="aot", bprop=inference_bprop)
+
     def construct(self, x):
         if not self.training:
-            return super(KernelBatchNorm2d, self).construct(x)
+            return self.normalize_inference(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                            self.epsilon)
         y, mean, var = self.normalize(x, self.gamma, self.beta, self.epsilon)
         count = x.shape[0] * x.shape[2] * x.shape[3]
         # nn.BatchNorm2d keeps 1 - momentum as self.momentum (the batch's weight).

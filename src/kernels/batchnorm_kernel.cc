@@ -1,11 +1,14 @@
-/* BatchNorm in training mode for MindSpore graphs on the CPU (custom AOT operator), on plain NCHW
- * float32: batch statistics, normalisation and both gradients, each a pass or two over the data,
- * vectorised and spread over the shared pool by channel. MindSpore's own CPU BatchNorm (oneDNN's
- * generic NCHW code) moves far less data per second.
+/* BatchNorm for MindSpore graphs on the CPU (custom AOT operator), on plain NCHW float32. Training
+ * mode: batch statistics, normalisation and both gradients, each a pass or two over the data,
+ * vectorised and spread over the shared pool by channel. Inference mode: the normalisation by the
+ * moving statistics, one pass (its gradient is left to MindSpore's operators: evaluation does not
+ * need one). MindSpore's own CPU BatchNorm (oneDNN's generic NCHW code) moves far less data per
+ * second.
  *
  * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
  *   ats_bn_forward[_relu]  (x, gamma, beta, eps) -> y, mean, var     var: biased, as normalised with
  *   ats_bn_backward[_relu] (x, dy, gamma, beta, mean, var, eps) -> dx, dgamma, dbeta
+ *   ats_bn_inference[_relu] (x, gamma, beta, mean, var, eps) -> y    mean, var: the moving ones
  * x, y, dy, dx [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1]. The _relu kernels
  * apply a ReLU to the output (and its gradient on the way back, from the recomputed output): one
  * pass over the data less each way than BatchNorm and ReLU apart. */
@@ -135,6 +138,23 @@ void backward(const Dims &d, bool relu, const float *x, const float *dy, const f
     });
 }
 
+/* y = x * scale + shift with the moving statistics, spread over the pool by (image, channel) plane:
+ * a layer of few channels still splits evenly. */
+void inference(const Dims &d, bool relu, const float *x, const float *gamma, const float *beta, const float *mean,
+               const float *var, float eps, float *y) {
+    const float floor = relu ? 0.0f : -INFINITY;
+    ats::parallel_ranges(d.n * d.c, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const int64_t c = p % d.c;
+            const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
+            const float *in = x + p * d.plane;
+            float *out = y + p * d.plane;
+#pragma omp simd
+            for (int64_t k = 0; k < d.plane; ++k) out[k] = std::max(in[k] * t.scale + t.shift, floor);
+        }
+    });
+}
+
 int forward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Dims d;
     if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 4}, 3, &d)) return 1;
@@ -153,6 +173,15 @@ int backward_call(bool relu, int nparam, void **params, int *ndims, int64_t **sh
     return 0;
 }
 
+int inference_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+    Dims d;
+    if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 6}, 5, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    inference(d, relu, f(0), f(1), f(2), f(3), f(4), *f(5), f(6));
+    return 0;
+}
+
 }  // namespace
 
 extern "C" {
@@ -164,5 +193,7 @@ ATS_ENTRY(ats_bn_forward, forward_call, false)
 ATS_ENTRY(ats_bn_forward_relu, forward_call, true)
 ATS_ENTRY(ats_bn_backward, backward_call, false)
 ATS_ENTRY(ats_bn_backward_relu, backward_call, true)
+ATS_ENTRY(ats_bn_inference, inference_call, false)
+ATS_ENTRY(ats_bn_inference_relu, inference_call, true)
 #undef ATS_ENTRY
 }
