@@ -1,7 +1,7 @@
 """The package's CPU kernels checked against MindSpore's layers: the oneDNN convolution against
-``nn.Conv2d`` (forward, input gradient, weight and bias gradients), BatchNorm against
-``nn.BatchNorm2d`` (output, gradients, moving statistics; then inference mode), max-pooling against
-``nn.MaxPool2d`` (exactly).
+``nn.Conv2d`` (forward, input gradient, weight and bias gradients), BatchNorm (+ shortcut, + ReLU)
+against ``nn.BatchNorm2d`` (output, gradients, moving statistics; then inference mode), max-pooling
+against ``nn.MaxPool2d`` (exactly).
 
     python -m src.conv_check LIBRARY       (from the repository root) prints one JSON line
 
@@ -29,6 +29,8 @@ CHECK_LAYERS = [(3, 16, 3, 1, 1, True, False), (16, 32, 3, 2, 1, False, True),
                 (32, 32, 1, 2, 0, False, True), (32, 7, 3, 1, 1, True, True)]
 CHECK_INPUT = (3, 3, 9, 9)
 CHECK_BATCHNORM = (3, 20, 5, 7)    # [N, C, H, W]: C not a multiple of the pool's threads
+# (relu, shortcut) of the BatchNorm cells: plain, with its ReLU, a residual block's end.
+BATCHNORM_KINDS = ((False, False), (True, False), (True, True))
 CHECK_MAXPOOL = (3, 5, 6, 7)       # an odd width: the last column is not pooled
 # The shape whose kernels the report names: VGG8's second layer at the training batch size.
 REPORTED_SHAPE = (128, 64, 128, 16, 3, 1, 1)
@@ -76,11 +78,12 @@ def compare(library, layers, input_shape, seed=0):
     return errors
 
 
-def compare_batchnorm(library, shape, relu=False, seed=0):
-    """Relative errors of ``KernelBatchNorm2d`` against ``BatchNormReLU`` (``nn.BatchNorm2d``, then a
-    ReLU if ``relu``) in training mode (two steps, so that the moving statistics are updated twice):
-    "y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"; then in inference mode, with
-    those moving statistics: "inference y", "inference dx", "inference dgamma", "inference dbeta"."""
+def compare_batchnorm(library, shape, relu=False, shortcut=False, seed=0):
+    """Relative errors of ``KernelBatchNorm2d`` against ``BatchNormReLU`` (``nn.BatchNorm2d``, plus a
+    shortcut if ``shortcut``, then a ReLU if ``relu``) in training mode (two steps, so that the
+    moving statistics are updated twice): "y", "dx", ("dshortcut",) "dgamma", "dbeta",
+    "moving_mean", "moving_variance"; then in inference mode, with those moving statistics,
+    "inference y" and the gradients again."""
     rng = np.random.default_rng(seed)
     ours = KernelBatchNorm2d(library, shape[1], momentum=0.9, relu=relu)
     reference = BatchNormReLU(shape[1], momentum=0.9, relu=relu)
@@ -88,13 +91,18 @@ def compare_batchnorm(library, shape, relu=False, seed=0):
         value = ms.Tensor(rng.standard_normal(shape[1]).astype(np.float32))
         getattr(ours, name).set_data(value)
         getattr(reference, name).set_data(value)
-    x = ms.Tensor((3 * rng.standard_normal(shape) + 1).astype(np.float32))
+    inputs = [ms.Tensor((3 * rng.standard_normal(shape) + 1).astype(np.float32))]
+    if shortcut:
+        inputs.append(ms.Tensor(rng.standard_normal(shape).astype(np.float32)))
     dy = ms.Tensor(rng.standard_normal(shape).astype(np.float32))
+    names = ["y", "dx"] + (["dshortcut"] if shortcut else []) + ["dgamma", "dbeta"]
 
     def run(net):
-        y = net(x).asnumpy()
-        _, (dx, (dgamma, dbeta)) = ms.value_and_grad(Projected(net, dy), 0, net.trainable_params())(x)
-        return [y, dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy()]
+        y = net(*inputs).asnumpy()
+        positions = (0, 1) if shortcut else 0
+        _, (dinputs, dparams) = ms.value_and_grad(Projected(net, dy), positions, net.trainable_params())(*inputs)
+        dinputs = tuple(dinputs) if shortcut else (dinputs,)
+        return [y] + [d.asnumpy() for d in dinputs + tuple(dparams)]
 
     results = []
     for net in (ours, reference):
@@ -102,8 +110,7 @@ def compare_batchnorm(library, shape, relu=False, seed=0):
         training = run(net) + [net.moving_mean.asnumpy(), net.moving_variance.asnumpy()]
         net.set_train(False)
         results.append(training + run(net))
-    names = ("y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance",
-             "inference y", "inference dx", "inference dgamma", "inference dbeta")
+    names = names + ["moving_mean", "moving_variance"] + [f"inference {name}" for name in names]
     return {name: relative_error(a, b) for name, a, b in zip(names, *results)}
 
 
@@ -138,8 +145,8 @@ class Projected(nn.Cell):
         super().__init__()
         self.net, self.dy = net, dy
 
-    def construct(self, x):
-        return (self.net(x) * self.dy).sum()
+    def construct(self, *inputs):
+        return (self.net(*inputs) * self.dy).sum()
 
 
 def implementations(library, batch, cin, cout, side, kernel, stride, padding):
@@ -183,10 +190,11 @@ def main(argv=None):
             if not error <= TOLERANCE:
                 raise AssertionError(f"{name} differs by {error:.2e} (relative)")
             largest = max(largest, error)
-        for relu in (False, True):
-            name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM, relu))
+        for relu, shortcut in BATCHNORM_KINDS:
+            name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM, relu, shortcut))
             if not error <= TOLERANCE:
-                raise AssertionError(f"BatchNorm (relu {relu}) {name} differs by {error:.2e} (relative)")
+                raise AssertionError(f"BatchNorm (relu {relu}, shortcut {shortcut}) {name} differs by "
+                                     f"{error:.2e} (relative)")
             largest = max(largest, error)
         name, error = worst(compare_maxpool(library, CHECK_MAXPOOL))
         if error != 0:

@@ -11,6 +11,7 @@ import mindspore as ms
 from mindspore import nn
 
 from .conv_engine import conv2d
+from .kernel_layers import ShortcutReLU
 from .resnet import BasicBlock, ResNet
 from .wrn import PreActBlock
 
@@ -42,8 +43,8 @@ def folded_conv(conv, bn):
 
 
 def what_remains(bn):
-    """What replaces a folded BatchNorm: its ReLU, if the cell has one (layers.batch_norm)."""
-    return nn.ReLU() if getattr(bn, "relu", False) else nn.Identity()
+    """What replaces a folded BatchNorm cell (layers.batch_norm): its shortcut sum and ReLU, if any."""
+    return ShortcutReLU(getattr(bn, "relu", False))
 
 
 def _fold_sequence(seq):

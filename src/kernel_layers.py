@@ -74,26 +74,52 @@ class OneDNNConv2d(nn.Conv2d):
         return self.convolve(x, self.weight, self.geometry)
 
 
+class ShortcutReLU(nn.Cell):
+    """``x``, plus ``shortcut`` if one is given (a residual block's sum), then a ReLU if ``relu``: what
+    follows the BatchNorm in a BatchNormReLU cell, and what remains of one folded into its
+    convolution (fold_bn.py)."""
+
+    def __init__(self, relu):
+        super().__init__()
+        self.relu = relu
+        self.activation = nn.ReLU()
+
+    def construct(self, x, shortcut=None):
+        if shortcut is not None:
+            x = x + shortcut
+        return self.activation(x) if self.relu else x
+
+
 class BatchNormReLU(nn.BatchNorm2d):
-    """``nn.BatchNorm2d``, followed by a ReLU if ``relu``: one cell, so that the package's kernel can
-    do both at once (KernelBatchNorm2d), with the parameters and names of the BatchNorm alone."""
+    """``nn.BatchNorm2d``, then ShortcutReLU: one cell, so that the package's kernel can do it all at
+    once (KernelBatchNorm2d), with the parameters and names of the BatchNorm alone."""
 
     def __init__(self, *args, relu=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.relu = relu
-        self.activation = nn.ReLU()
+        self.tail = ShortcutReLU(relu)
 
-    def construct(self, x):
+    def construct(self, x, shortcut=None):
         # super() with its arguments: graph mode resolves a bare super() from the instance's class.
-        y = super(BatchNormReLU, self).construct(x)
-        return self.activation(y) if self.relu else y
+        return self.tail(super(BatchNormReLU, self).construct(x), shortcut)
+
+
+def _inference_gradients(x, gamma, mean, var, eps, out, dout, relu):
+    """The gradients of inference-mode BatchNorm (+ ReLU) as MindSpore operators: (the gradient at
+    the sum, which is the shortcut's, dx, dgamma, dbeta)."""
+    dy = dout * (out > 0).astype(dout.dtype) if relu else dout
+    inv_std = ops.rsqrt(var + eps)
+    per_channel = (1, -1, 1, 1)
+    xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
+    return dy, dy * (gamma * inv_std).reshape(per_channel), (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3))
 
 
 class KernelBatchNorm2d(BatchNormReLU):
-    """``nn.BatchNorm2d`` (followed by a ReLU if ``relu``) run by the kernel ``library``: in training
-    mode its forward and backward, in inference mode its forward (the gradient through it, which only
-    tests take, is MindSpore's operators). The moving statistics are updated as MindSpore does:
-    ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased (n - 1)."""
+    """``BatchNormReLU`` run by the kernel ``library``: in training mode its forward and backward, in
+    inference mode its forward (the gradient through it, which only tests take, is MindSpore's
+    operators). A shortcut needs ``relu`` (the kernel fuses it as a residual block ends). The moving
+    statistics are updated as MindSpore does: ``moving = momentum * moving + (1 - momentum) *
+    batch``, the variance unbiased (n - 1)."""
 
     def __init__(self, library, *args, relu=False, **kwargs):
         super().__init__(*args, relu=relu, **kwargs)
@@ -101,34 +127,54 @@ class KernelBatchNorm2d(BatchNormReLU):
             raise ValueError("KernelBatchNorm2d: only data_format='NCHW' and use_batch_statistics=None")
         self.epsilon = ms.Tensor(np.array([self.eps], np.float32))
         suffix = "_relu" if relu else ""   # one bprop per AOT function name (see OneDNNConv2d)
-        backward = ops.Custom(f"{library}:ats_bn_backward{suffix}", out_shape=lambda x, dy, g, b, m, v, e: (x, g, g),
-                              out_dtype=lambda x, dy, g, b, m, v, e: (x, g, g), func_type="aot")
+
+        def kernel(name, out_shape, bprop=None):
+            # Every output is float32 and shaped as an input: x (index 0) or a per-channel one.
+            return ops.Custom(f"{library}:{name}", out_shape=lambda *s: tuple(s[i] for i in out_shape),
+                              out_dtype=lambda *t: tuple(t[i] for i in out_shape), func_type="aot", bprop=bprop)
+
+        backward = kernel(f"ats_bn_backward{suffix}", (0, 2, 2))   # x, dy, gamma, ...
 
         def bprop(x, gamma, beta, eps, out, dout):
             # The batch mean and variance only feed the moving statistics: no gradient flows back.
             dx, dgamma, dbeta = backward(x, dout[0], gamma, beta, out[1], out[2], eps)
             return dx, dgamma, dbeta, ops.zeros_like(eps)
 
-        self.normalize = ops.Custom(f"{library}:ats_bn_forward{suffix}", out_shape=lambda x, g, b, e: (x, g, g),
-                                    out_dtype=lambda x, g, b, e: (x, g, g), func_type="aot", bprop=bprop)
+        self.normalize = kernel(f"ats_bn_forward{suffix}", (0, 1, 1), bprop)   # x, gamma, ...
 
         def inference_bprop(x, gamma, beta, mean, var, eps, out, dout):
-            dy = dout * (out > 0).astype(dout.dtype) if relu else dout
-            inv_std = ops.rsqrt(var + eps)
-            per_channel = (1, -1, 1, 1)
-            xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
-            return (dy * (gamma * inv_std).reshape(per_channel), (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3)),
-                    ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(eps))
+            _, dx, dgamma, dbeta = _inference_gradients(x, gamma, mean, var, eps, out[0], dout[0], relu)
+            return dx, dgamma, dbeta, ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(eps)
 
-        self.normalize_inference = ops.Custom(
-            f"{library}:ats_bn_inference{suffix}", out_shape=lambda x, *_: x, out_dtype=lambda x, *_: x,
-            func_type="aot", bprop=inference_bprop)
+        self.normalize_inference = kernel(f"ats_bn_inference{suffix}", (0,), inference_bprop)
+        if not relu:
+            return
+        backward_add = kernel("ats_bn_backward_add_relu", (0, 0, 3, 3))   # x, y, dy, gamma, ...
 
-    def construct(self, x):
+        def bprop_add(x, shortcut, gamma, beta, eps, out, dout):
+            dx, dshortcut, dgamma, dbeta = backward_add(x, out[0], dout[0], gamma, beta, out[1], out[2], eps)
+            return dx, dshortcut, dgamma, dbeta, ops.zeros_like(eps)
+
+        self.normalize_add = kernel("ats_bn_forward_add_relu", (0, 2, 2), bprop_add)   # x, shortcut, gamma, ...
+
+        def inference_bprop_add(x, shortcut, gamma, beta, mean, var, eps, out, dout):
+            dshortcut, dx, dgamma, dbeta = _inference_gradients(x, gamma, mean, var, eps, out[0], dout[0], True)
+            return dx, dshortcut, dgamma, dbeta, ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(eps)
+
+        self.normalize_add_inference = kernel("ats_bn_inference_add_relu", (0,), inference_bprop_add)
+
+    def construct(self, x, shortcut=None):
+        if shortcut is not None and not self.relu:
+            raise ValueError("KernelBatchNorm2d: a shortcut needs relu=True")
+        statistics = (self.gamma, self.beta, self.moving_mean, self.moving_variance, self.epsilon)
         if not self.training:
-            return self.normalize_inference(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
-                                            self.epsilon)
-        y, mean, var = self.normalize(x, self.gamma, self.beta, self.epsilon)
+            if shortcut is None:
+                return self.normalize_inference(x, *statistics)[0]
+            return self.normalize_add_inference(x, shortcut, *statistics)[0]
+        if shortcut is None:
+            y, mean, var = self.normalize(x, self.gamma, self.beta, self.epsilon)
+        else:
+            y, mean, var = self.normalize_add(x, shortcut, self.gamma, self.beta, self.epsilon)
         count = x.shape[0] * x.shape[2] * x.shape[3]
         # nn.BatchNorm2d keeps 1 - momentum as self.momentum (the batch's weight).
         new_mean = self.moving_mean * (1 - self.momentum) + ops.stop_gradient(mean) * self.momentum

@@ -21,7 +21,8 @@ def conv1x1(cin, cout, stride=1):
 
 
 def batch_norm(channels, relu=False):
-    """BatchNorm, followed by a ReLU if ``relu`` (one cell: the package's kernel fuses the two)."""
+    """BatchNorm, followed by a ReLU if ``relu`` (one cell: the package's kernel fuses the two); the
+    cell takes an optional shortcut, added before the ReLU (a residual block's end, fused too)."""
     # MindSpore's momentum weighs the old statistic: 0.9 here is PyTorch's momentum=0.1.
     return batch_norm2d(channels, relu=relu, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
 

@@ -77,16 +77,18 @@ for _net in (("VGG", 19), ("ResNet", 8), ("WRN", 16, 1), ("WRN", 16, 8)):
     BATCHNORMS |= network_batchnorms(*_net)
 
 
-@pytest.mark.parametrize("relu", [False, True], ids=["bn", "bn_relu"])
+@pytest.mark.parametrize("relu, shortcut", [(False, False), (True, False), (True, True)],
+                         ids=["bn", "bn_relu", "bn_add_relu"])
 @pytest.mark.parametrize("shape", sorted(BATCHNORMS), ids=lambda s: "c{}_side{}".format(s[1], s[2]))
-def test_every_network_batchnorm_matches_nn_batchnorm2d(shape, relu):
+def test_every_network_batchnorm_matches_nn_batchnorm2d(shape, relu, shortcut):
     """Training-mode output, input and parameter gradients, and moving statistics after two steps,
     then inference-mode output and gradients with those statistics, within 1e-5 relative of
-    nn.BatchNorm2d (then nn.ReLU, if fused) (WRN's pre-activation BatchNorms see a stage's input
-    side: a few shapes are checked at a side they do not meet, which proves as much)."""
+    nn.BatchNorm2d (then the shortcut's sum and nn.ReLU, if fused) (WRN's pre-activation BatchNorms
+    see a stage's input side: a few shapes are checked at a side they do not meet, which proves as
+    much)."""
     from src.conv_check import TOLERANCE, compare_batchnorm, worst
     library = kernel_or_skip()
-    name, error = worst(compare_batchnorm(library, shape, relu))
+    name, error = worst(compare_batchnorm(library, shape, relu, shortcut))
     assert error <= TOLERANCE, (name, error)
 
 

@@ -9,9 +9,14 @@
  *   ats_bn_forward[_relu]  (x, gamma, beta, eps) -> y, mean, var     var: biased, as normalised with
  *   ats_bn_backward[_relu] (x, dy, gamma, beta, mean, var, eps) -> dx, dgamma, dbeta
  *   ats_bn_inference[_relu] (x, gamma, beta, mean, var, eps) -> y    mean, var: the moving ones
- * x, y, dy, dx [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1]. The _relu kernels
- * apply a ReLU to the output (and its gradient on the way back, from the recomputed output): one
- * pass over the data less each way than BatchNorm and ReLU apart. */
+ *   ats_bn_forward_add_relu   (x, shortcut, gamma, beta, eps) -> y, mean, var
+ *   ats_bn_backward_add_relu  (x, y, dy, gamma, beta, mean, var, eps) -> dx, dshortcut, dgamma, dbeta
+ *   ats_bn_inference_add_relu (x, shortcut, gamma, beta, mean, var, eps) -> y
+ * x, y, dy, dx, shortcut, dshortcut [N,C,H,W]; gamma, beta, mean, var, dgamma, dbeta [C]; eps [1].
+ * The _relu kernels apply a ReLU to the output (and its gradient on the way back, from the
+ * recomputed output): one pass over the data less each way than BatchNorm and ReLU apart. The
+ * _add_relu kernels are a residual block's end, relu(BatchNorm(x) + shortcut), in one pass instead
+ * of three (their backward takes the output, for the ReLU's mask, and gives the shortcut's gradient). */
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -63,8 +68,22 @@ struct Affine {
         : scale(static_cast<float>(gamma / std::sqrt(var + eps))), shift(static_cast<float>(beta - mean * scale)) {}
 };
 
-void forward(const Dims &d, bool relu, const float *x, const float *gamma, const float *beta, float eps, float *y,
-             float *mean, float *var) {
+/* The output of a plane: BatchNorm's affine map, plus the shortcut if there is one (a residual
+ * block's sum), then the ReLU if ``relu``. */
+inline void normalize_plane(int64_t size, const Affine &t, bool relu, const float *in, const float *shortcut,
+                            float *out) {
+    const float floor = relu ? 0.0f : -INFINITY;
+    if (shortcut) {
+#pragma omp simd
+        for (int64_t k = 0; k < size; ++k) out[k] = std::max(in[k] * t.scale + t.shift + shortcut[k], floor);
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < size; ++k) out[k] = std::max(in[k] * t.scale + t.shift, floor);
+    }
+}
+
+void forward(const Dims &d, bool relu, const float *x, const float *shortcut, const float *gamma, const float *beta,
+             float eps, float *y, float *mean, float *var) {
     ats::parallel_ranges(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             // Sums per plane in float (at most a few thousand terms), across planes in double.
@@ -85,34 +104,38 @@ void forward(const Dims &d, bool relu, const float *x, const float *gamma, const
             var[c] = static_cast<float>(v);
             // The variance as stored: the backward recomputes the output from the same floats.
             const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
-            const float floor = relu ? 0.0f : -INFINITY;
             for (int64_t i = 0; i < d.n; ++i) {
-                const float *p = x + (i * d.c + c) * d.plane;
-                float *out = y + (i * d.c + c) * d.plane;
-#pragma omp simd
-                for (int64_t k = 0; k < d.plane; ++k) out[k] = std::max(p[k] * t.scale + t.shift, floor);
+                const int64_t at = (i * d.c + c) * d.plane;
+                normalize_plane(d.plane, t, relu, x + at, shortcut ? shortcut + at : nullptr, y + at);
             }
         }
     });
 }
 
 /* With ``relu`` the incoming gradient is first masked where the output was not positive; the
- * masked gradient g replaces dy below. */
-void backward(const Dims &d, bool relu, const float *x, const float *dy, const float *gamma, const float *beta,
-              const float *mean, const float *var, float eps, float *dx, float *dgamma, float *dbeta) {
+ * masked gradient g replaces dy below. Without a shortcut the output is recomputed from x; with one
+ * (a residual sum) it is read from ``y``, and g is also the shortcut's gradient ``dshortcut``. */
+template <bool Shortcut>
+void backward(const Dims &d, bool relu, const float *x, const float *y, const float *dy, const float *gamma,
+              const float *beta, const float *mean, const float *var, float eps, float *dx, float *dshortcut,
+              float *dgamma, float *dbeta) {
     ats::parallel_ranges(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
             // Without relu the threshold is -inf: every element passes.
             const float threshold = relu ? 0.0f : -INFINITY;
-            auto masked = [&](float xv, float gv) { return xv * t.scale + t.shift > threshold ? gv : 0.0f; };
+            auto masked = [&](const float *p, const float *out, const float *g, int64_t k) {
+                const float output = Shortcut ? out[k] : p[k] * t.scale + t.shift;
+                return output > threshold ? g[k] : 0.0f;
+            };
             double sum_dy = 0, sum_dy_x = 0;
             for (int64_t i = 0; i < d.n; ++i) {
-                const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
+                const int64_t at = (i * d.c + c) * d.plane;
+                const float *p = x + at, *g = dy + at, *out = Shortcut ? y + at : nullptr;
                 float s = 0, q = 0;
 #pragma omp simd reduction(+ : s, q)
                 for (int64_t k = 0; k < d.plane; ++k) {
-                    float gk = masked(p[k], g[k]);
+                    float gk = masked(p, out, g, k);
                     s += gk;
                     q += gk * p[k];
                 }
@@ -129,38 +152,51 @@ void backward(const Dims &d, bool relu, const float *x, const float *dy, const f
             const float fa = static_cast<float>(a), fb = static_cast<float>(b);
             const float fk = static_cast<float>(-a * sum_dy / count - b * m);
             for (int64_t i = 0; i < d.n; ++i) {
-                const float *p = x + (i * d.c + c) * d.plane, *g = dy + (i * d.c + c) * d.plane;
-                float *out = dx + (i * d.c + c) * d.plane;
+                const int64_t at = (i * d.c + c) * d.plane;
+                const float *p = x + at, *g = dy + at, *out = Shortcut ? y + at : nullptr;
+                float *grad = dx + at, *grad_shortcut = Shortcut ? dshortcut + at : nullptr;
 #pragma omp simd
-                for (int64_t k = 0; k < d.plane; ++k) out[k] = fa * masked(p[k], g[k]) + fb * p[k] + fk;
+                for (int64_t k = 0; k < d.plane; ++k) {
+                    const float gk = masked(p, out, g, k);
+                    grad[k] = fa * gk + fb * p[k] + fk;
+                    if (Shortcut) grad_shortcut[k] = gk;
+                }
             }
         }
     });
 }
 
-/* y = x * scale + shift with the moving statistics, spread over the pool by (image, channel) plane:
- * a layer of few channels still splits evenly. */
-void inference(const Dims &d, bool relu, const float *x, const float *gamma, const float *beta, const float *mean,
-               const float *var, float eps, float *y) {
-    const float floor = relu ? 0.0f : -INFINITY;
+/* y = x * scale + shift (+ shortcut) with the moving statistics, spread over the pool by (image,
+ * channel) plane: a layer of few channels still splits evenly. */
+void inference(const Dims &d, bool relu, const float *x, const float *shortcut, const float *gamma,
+               const float *beta, const float *mean, const float *var, float eps, float *y) {
     ats::parallel_ranges(d.n * d.c, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
             const int64_t c = p % d.c;
             const Affine t(gamma[c], beta[c], mean[c], var[c], eps);
-            const float *in = x + p * d.plane;
-            float *out = y + p * d.plane;
-#pragma omp simd
-            for (int64_t k = 0; k < d.plane; ++k) out[k] = std::max(in[k] * t.scale + t.shift, floor);
+            normalize_plane(d.plane, t, relu, x + p * d.plane, shortcut ? shortcut + p * d.plane : nullptr,
+                            y + p * d.plane);
         }
     });
 }
 
+/* Each call's parameters (MindSpore's AOT order: the inputs, then the outputs), without and with a
+ * shortcut. The ReLU is fused after the sum of a shortcut always (as in a residual block). */
 int forward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
     Dims d;
     if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 4}, 3, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    forward(d, relu, f(0), f(1), f(2), *f(3), f(4), f(5), f(6));
+    forward(d, relu, f(0), nullptr, f(1), f(2), *f(3), f(4), f(5), f(6));
+    return 0;
+}
+
+int forward_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+    Dims d;   // x, shortcut, gamma, beta, eps -> y, mean, var
+    if (!read_dims(nparam, 8, ndims, shapes, dtypes, {0, 1, 5}, 4, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    forward(d, true, f(0), f(1), f(2), f(3), *f(4), f(5), f(6), f(7));
     return 0;
 }
 
@@ -169,7 +205,16 @@ int backward_call(bool relu, int nparam, void **params, int *ndims, int64_t **sh
     if (!read_dims(nparam, 10, ndims, shapes, dtypes, {0, 1, 7}, 6, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    backward(d, relu, f(0), f(1), f(2), f(3), f(4), f(5), *f(6), f(7), f(8), f(9));
+    backward<false>(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), f(5), *f(6), f(7), nullptr, f(8), f(9));
+    return 0;
+}
+
+int backward_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+    Dims d;   // x, y, dy, gamma, beta, mean, var, eps -> dx, dshortcut, dgamma, dbeta
+    if (!read_dims(nparam, 12, ndims, shapes, dtypes, {0, 1, 2, 8, 9}, 7, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    backward<true>(d, true, f(0), f(1), f(2), f(3), f(4), f(5), f(6), *f(7), f(8), f(9), f(10), f(11));
     return 0;
 }
 
@@ -178,7 +223,16 @@ int inference_call(bool relu, int nparam, void **params, int *ndims, int64_t **s
     if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 6}, 5, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    inference(d, relu, f(0), f(1), f(2), f(3), f(4), *f(5), f(6));
+    inference(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), *f(5), f(6));
+    return 0;
+}
+
+int inference_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+    Dims d;   // x, shortcut, gamma, beta, mean, var, eps -> y
+    if (!read_dims(nparam, 8, ndims, shapes, dtypes, {0, 1, 7}, 6, &d)) return 1;
+    std::lock_guard<std::mutex> lock(ats::shared().mutex);
+    auto f = [&](int i) { return static_cast<float *>(params[i]); };
+    inference(d, true, f(0), f(1), f(2), f(3), f(4), f(5), *f(6), f(7));
     return 0;
 }
 
@@ -195,5 +249,8 @@ ATS_ENTRY(ats_bn_backward, backward_call, false)
 ATS_ENTRY(ats_bn_backward_relu, backward_call, true)
 ATS_ENTRY(ats_bn_inference, inference_call, false)
 ATS_ENTRY(ats_bn_inference_relu, inference_call, true)
+ATS_ENTRY(ats_bn_forward_add_relu, forward_add_relu_call, true)
+ATS_ENTRY(ats_bn_backward_add_relu, backward_add_relu_call, true)
+ATS_ENTRY(ats_bn_inference_add_relu, inference_add_relu_call, true)
 #undef ATS_ENTRY
 }
