@@ -4,8 +4,8 @@ MindSpore's CPU convolution hands oneDNN plain NCHW layouts, which leaves oneDNN
 AVX2 and its naive reference kernel on AVX-512 (hence the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap, see
 device.py). With the ``onednn`` engine the layer constructors below return the layers of
 kernel_layers.py: convolutions through ``src/kernels/conv_kernel.cc``, which lets oneDNN pick its
-blocked-layout kernels, and BatchNorm (+ ReLU) and 2x2 max-pooling through the
-package's own kernels beside it. Their parameters, names and initialisation are MindSpore's, so
+blocked-layout kernels, and BatchNorm (+ ReLU, + a residual block's sum) and 2x2 max-pooling
+through the package's own kernels beside it. Their parameters, names and initialisation are MindSpore's, so
 checkpoints do not depend on the engine.
 
 The choice is made once per process, before the first convolution runs (device.py): with the

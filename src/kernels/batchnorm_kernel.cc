@@ -180,69 +180,64 @@ void inference(const Dims &d, bool relu, const float *x, const float *shortcut, 
     });
 }
 
-/* Each call's parameters (MindSpore's AOT order: the inputs, then the outputs), without and with a
- * shortcut. The ReLU is fused after the sum of a shortcut always (as in a residual block). */
-int forward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+/* One call: checks its parameters (``expected`` of them; [N,C,H,W] at ``full``, eps [1] at ``eps``,
+ * [C] elsewhere), then runs ``fn(dims, f)`` under the pool's lock, f(i) being parameter i. */
+template <class Fn>
+int run(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, int expected,
+        std::initializer_list<int> full, int eps, Fn fn) {
     Dims d;
-    if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 4}, 3, &d)) return 1;
+    if (!read_dims(nparam, expected, ndims, shapes, dtypes, full, eps, &d)) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    forward(d, relu, f(0), nullptr, f(1), f(2), *f(3), f(4), f(5), f(6));
+    fn(d, [&](int i) { return static_cast<float *>(params[i]); });
     return 0;
 }
 
-int forward_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-    Dims d;   // x, shortcut, gamma, beta, eps -> y, mean, var
-    if (!read_dims(nparam, 8, ndims, shapes, dtypes, {0, 1, 5}, 4, &d)) return 1;
-    std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    forward(d, true, f(0), f(1), f(2), f(3), *f(4), f(5), f(6), f(7));
-    return 0;
+#define ATS_PARAMETERS int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes
+#define ATS_ARGUMENTS nparam, params, ndims, shapes, dtypes
+
+/* The parameters in MindSpore's AOT order (the inputs, then the outputs; see the top). A shortcut
+ * always comes with the ReLU after the sum, as a residual block ends. */
+int forward_call(bool relu, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 7, {0, 4}, 3, [&](const Dims &d, auto f) {
+        forward(d, relu, f(0), nullptr, f(1), f(2), *f(3), f(4), f(5), f(6));
+    });
 }
 
-int backward_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-    Dims d;
-    if (!read_dims(nparam, 10, ndims, shapes, dtypes, {0, 1, 7}, 6, &d)) return 1;
-    std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    backward<false>(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), f(5), *f(6), f(7), nullptr, f(8), f(9));
-    return 0;
+int forward_add_relu_call(bool, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 8, {0, 1, 5}, 4, [&](const Dims &d, auto f) {
+        forward(d, true, f(0), f(1), f(2), f(3), *f(4), f(5), f(6), f(7));
+    });
 }
 
-int backward_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-    Dims d;   // x, y, dy, gamma, beta, mean, var, eps -> dx, dshortcut, dgamma, dbeta
-    if (!read_dims(nparam, 12, ndims, shapes, dtypes, {0, 1, 2, 8, 9}, 7, &d)) return 1;
-    std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    backward<true>(d, true, f(0), f(1), f(2), f(3), f(4), f(5), f(6), *f(7), f(8), f(9), f(10), f(11));
-    return 0;
+int backward_call(bool relu, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 10, {0, 1, 7}, 6, [&](const Dims &d, auto f) {
+        backward<false>(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), f(5), *f(6), f(7), nullptr, f(8), f(9));
+    });
 }
 
-int inference_call(bool relu, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-    Dims d;
-    if (!read_dims(nparam, 7, ndims, shapes, dtypes, {0, 6}, 5, &d)) return 1;
-    std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    inference(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), *f(5), f(6));
-    return 0;
+int backward_add_relu_call(bool, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 12, {0, 1, 2, 8, 9}, 7, [&](const Dims &d, auto f) {
+        backward<true>(d, true, f(0), f(1), f(2), f(3), f(4), f(5), f(6), *f(7), f(8), f(9), f(10), f(11));
+    });
 }
 
-int inference_add_relu_call(bool, int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-    Dims d;   // x, shortcut, gamma, beta, mean, var, eps -> y
-    if (!read_dims(nparam, 8, ndims, shapes, dtypes, {0, 1, 7}, 6, &d)) return 1;
-    std::lock_guard<std::mutex> lock(ats::shared().mutex);
-    auto f = [&](int i) { return static_cast<float *>(params[i]); };
-    inference(d, true, f(0), f(1), f(2), f(3), f(4), f(5), *f(6), f(7));
-    return 0;
+int inference_call(bool relu, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 7, {0, 6}, 5, [&](const Dims &d, auto f) {
+        inference(d, relu, f(0), nullptr, f(1), f(2), f(3), f(4), *f(5), f(6));
+    });
+}
+
+int inference_add_relu_call(bool, ATS_PARAMETERS) {
+    return run(ATS_ARGUMENTS, 8, {0, 1, 7}, 6, [&](const Dims &d, auto f) {
+        inference(d, true, f(0), f(1), f(2), f(3), f(4), f(5), *f(6), f(7));
+    });
 }
 
 }  // namespace
 
 extern "C" {
-#define ATS_ENTRY(name, call, relu)                                                                             \
-    int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
-        return call(relu, nparam, params, ndims, shapes, dtypes);                                            \
-    }
+#define ATS_ENTRY(name, call, relu) \
+    int name(ATS_PARAMETERS, void *, void *) { return call(relu, ATS_ARGUMENTS); }
 ATS_ENTRY(ats_bn_forward, forward_call, false)
 ATS_ENTRY(ats_bn_forward_relu, forward_call, true)
 ATS_ENTRY(ats_bn_backward, backward_call, false)
@@ -253,4 +248,6 @@ ATS_ENTRY(ats_bn_forward_add_relu, forward_add_relu_call, true)
 ATS_ENTRY(ats_bn_backward_add_relu, backward_add_relu_call, true)
 ATS_ENTRY(ats_bn_inference_add_relu, inference_add_relu_call, true)
 #undef ATS_ENTRY
+#undef ATS_PARAMETERS
+#undef ATS_ARGUMENTS
 }
