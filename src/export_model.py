@@ -7,7 +7,7 @@ import mindspore as ms
 from .checkpoint import load_into
 from .conv_engine import plain_convolutions
 from .errors import UserError
-from .files import remove_file, replace_file
+from .files import written_atomically
 from .models import build_network
 
 # What each format's file is called: the checkpoint's stem plus this (the port's ``_mindir.mindir``).
@@ -66,18 +66,16 @@ def export_network(net, path, file_format="MINDIR"):
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.{extension}")
     images = ms.Tensor(shape=[None, *INPUT_SHAPE], dtype=ms.float32)
     net.set_train(False)
+    name = _exportable_name(tmp)
     try:
-        name = _exportable_name(tmp)
-        if file_format == "MINDIR":
-            ms.export(net, images, file_name=name, file_format="MINDIR")
-        else:
-            ms.onnx.export(net, images, file_name=name, input_names=["images"], output_names=["logits"])
-        if not os.path.isfile(tmp):
-            # ms.onnx.export logs a failed write instead of raising.
-            raise UserError(f"{path}: MindSpore could not write the {file_format} file")
-        replace_file(tmp, path)   # MindSpore writes MindIR read-only, which Windows will not replace
+        # Replacing also works on Windows, where MindSpore's MindIR files are read-only.
+        with written_atomically(path, tmp):
+            if file_format == "MINDIR":
+                ms.export(net, images, file_name=name, file_format="MINDIR")
+            else:
+                ms.onnx.export(net, images, file_name=name, input_names=["images"], output_names=["logits"])
+            if not os.path.isfile(tmp):
+                # ms.onnx.export logs a failed write instead of raising.
+                raise UserError(f"{path}: MindSpore could not write the {file_format} file")
     except OSError as err:
         raise UserError(f"{path}: cannot write it ({err.strerror or err})") from None
-    finally:
-        if os.path.exists(tmp):
-            remove_file(tmp)      # read-only too, if the export got as far as writing it

@@ -4,6 +4,7 @@ Two Windows rules get in the way: a read-only file cannot be replaced or deleted
 checkpoints and MindIR files read-only), and a file another program holds open cannot be replaced or
 deleted either (an editor, Excel on a CSV, an antivirus or indexing scan of a file just written).
 """
+import contextlib
 import os
 import shutil
 import stat
@@ -44,6 +45,20 @@ def replace_file(tmp, path):
     """``os.replace(tmp, path)`` that also replaces a read-only ``path``, and on Windows waits briefly
     for a program holding ``path`` open (then a UserError; ``path`` keeps its previous content)."""
     _retrying(lambda: os.replace(tmp, path), path)
+
+
+@contextlib.contextmanager
+def written_atomically(path, tmp=None):
+    """Yields a temporary path (``tmp``, default ``{path}.{pid}.tmp``) to write instead of ``path``;
+    when the block succeeds it replaces ``path`` (replace_file). Either way no temporary file is left
+    behind, and a failed block leaves ``path`` as it was."""
+    tmp = tmp or f"{path}.{os.getpid()}.tmp"
+    try:
+        yield tmp
+        replace_file(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            remove_file(tmp)      # read-only too, if the writer made it so (MindSpore's exports)
 
 
 def remove_file(path):

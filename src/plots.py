@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from .errors import UserError
-from .files import replace_file
+from .files import written_atomically
 
 MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*")
 
@@ -26,17 +26,13 @@ def pyplot():
 def save_figure(fig, path):
     """Write ``fig`` to ``path`` (format from its extension) via a temporary file + rename."""
     fmt = os.path.splitext(path)[1].lstrip(".").lower()
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
-        replace_file(tmp, path)
+        with written_atomically(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
     except ValueError as err:
         raise UserError(f"{path}: cannot write a figure in this format ({err})") from None
     except OSError as err:
         raise UserError(f"{path}: cannot write the figure ({err.strerror or err})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_all(plt, fig, paths):

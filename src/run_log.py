@@ -8,19 +8,13 @@ import sys
 import numpy as np
 
 from . import __version__
-from .files import replace_file
+from .files import written_atomically
 
 
 def write_text_atomic(path, text):
     """Write ``path`` through a temporary file: it is either the old file or the whole new one."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        replace_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with written_atomically(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def environment_info(device_target, conv_engine="mindspore"):
