@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))   # network_shapes: the layers' feature-map sides
 
 # case -> (kind, network(s)); a network is (--net, --n_layer).
 CASES = {
@@ -70,7 +71,7 @@ def forward_flops(kind, net):
     """FLOPs of one image's forward pass: 2 x multiply-adds of every convolution and linear layer."""
     from mindspore import nn
 
-    from src.models import feature_side
+    from network_shapes import feature_side
     macs = 0
     for name, cell in net.cells_and_names():
         if isinstance(cell, nn.Conv2d):

@@ -5,7 +5,7 @@ import os
 import secrets
 from types import SimpleNamespace
 
-from .conv_engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
+from .kernels.engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
 from .data import DATASETS
 from .device import DEVICES
 from .errors import UserError
@@ -106,8 +106,9 @@ def add_train_flags(p, log_name, ckpt_name):
 
 def add_conv_engine_flag(p):
     p.add_argument("--conv_engine", default=default_conv_engine(), choices=CONV_ENGINES,
-                   help="what runs the convolutions: onednn (the package's oneDNN kernel, built with "
-                        "g++ on first use; Linux x86-64 CPU), mindspore (MindSpore's own), or auto "
+                   help="what runs the convolutions, BatchNorm and pooling: onednn (the package's CPU "
+                        "kernels on oneDNN, built with g++ on first use; Linux x86-64), mindspore "
+                        "(MindSpore's own), or auto "
                         "(onednn where it builds and passes its check, else mindspore); default: "
                         f"${ENV_DEFAULT} or auto")
 

@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 
-from .conv_engine import resolve_conv_engine
+from .kernels.engine import resolve_conv_engine
 from .errors import UserError
 
 DEVICES = ("CPU", "GPU", "Ascend")
@@ -15,12 +15,12 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv
                  log=None):
     """Select the device, graph mode and convolution engine, seed every generator, optionally force
     bit-identical CPU runs. Returns (engine, note): the convolution engine and, if ``auto`` could not
-    use the oneDNN kernel, why (``log`` hears about a first build of the kernel).
+    use the package's kernels, why (``log`` hears about a first build of them).
 
     With MindSpore's own convolutions on the CPU this also sets ``ONEDNN_MAX_CPU_ISA=AVX2`` (unless
     the user set it): on AVX-512 processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3
     convolutions with its naive reference kernel, about 300x slower. It takes effect if set before
-    the first convolution. The package's kernels (conv_engine.py) need no cap, and without it
+    the first convolution. The package's kernels (src/kernels/) need no cap, and without it
     oneDNN's other kernels that MindSpore runs (softmax, matmul) are AVX-512 ones too.
     """
     if target not in DEVICES:

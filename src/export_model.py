@@ -5,7 +5,7 @@ import re
 import mindspore as ms
 
 from .checkpoint import load_into
-from .conv_engine import plain_convolutions
+from .kernels.engine import mindspore_layers
 from .errors import UserError
 from .files import written_atomically
 from .models import build_network
@@ -34,7 +34,7 @@ def export_path(ckpt_path, file_format):
 def load_trained(net, n_layer, n_classes, width, ckpt):
     """The network with the checkpoint's parameters (names and shapes checked), in eval mode, built
     with MindSpore's own convolutions (what MindIR and ONNX files hold)."""
-    with plain_convolutions():
+    with mindspore_layers():
         model = build_network(net, n_layer, n_classes, width)
     # A *-last.ckpt training state holds the optimizer's entries beside the network's: skipped.
     load_into(model, ckpt, "checkpoint", extra_ok=("moments.", "momentum", "global_step"))

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 from .checkpoint import read_checkpoint
 from .cli import flags_for_record, output_paths, resolve_resume
 from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
-from .conv_engine import set_threads
+from .kernels.engine import set_threads
 from .device import setup_device
 from .errors import UserError
 from .onnx_teacher import usable_cores

@@ -3,7 +3,7 @@ import mindspore as ms
 import numpy as np
 
 from .checkpoint import load_into
-from .conv_engine import plain_convolutions
+from .kernels.engine import mindspore_layers
 from .errors import UserError
 from .fold_bn import fold_batchnorm
 from .models import build_network
@@ -87,7 +87,7 @@ def load_teacher(net, n_layer, n_classes, width, ckpt, flag="--t_ckpt", engine="
         return model
 
     if engine == "onnxruntime":
-        with plain_convolutions():   # exported to ONNX, never run by MindSpore
+        with mindspore_layers():   # exported to ONNX, never run by MindSpore
             model = trained_network()
         try:
             # ONNX Runtime fuses BatchNorm into the convolutions itself.
