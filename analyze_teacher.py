@@ -8,6 +8,7 @@ from src.device import DEVICES
 from src.errors import UserError, run_main
 from src.files import ensure_writable_dir, write_text_atomic
 from src.models import MODELS, check_network, default_net_name
+from src.output_guard import keep_before_writing
 from src.run_files import network_ckpt_name
 from src.run_summary import write_csv_atomic
 from src.sweep import positive_floats
@@ -115,6 +116,7 @@ def main(argv=None):
               f"{len(y)} {args.split} images; at tau 1 mean correct-class probability "
               f"{raw['p_correct']:.4f}, mean entropy {raw['entropy']:.4f} nats")
     stem = join(args.out_dir, "teacher_stats")
+    keep_before_writing([f"{stem}.{ext}" for ext in ("csv", "json", "png", "pdf")], args.out_dir, "teacher_stats")
     write_csv_atomic(f"{stem}.csv", rows, COLUMNS)
     meta = {"dataset": args.dataset, "split": args.split, "ats_tp_factor": factors[0],
             "ats_t_factor": factors[1], "teachers": specs, "rows": rows}

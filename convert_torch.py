@@ -8,7 +8,8 @@ from src.data import DATASETS, dataset_info
 from src.errors import UserError, run_main
 from src.files import ensure_writable_dir
 from src.models import MODELS, build_network, check_network, default_net_name
-from src.run_files import network_ckpt_name, with_ckpt_suffix
+from src.output_guard import keeper
+from src.run_files import ckpt_stem, network_ckpt_name, with_ckpt_suffix
 from src.torch_checkpoint import load_torch_state
 from src.user_paths import below_cwd, join
 
@@ -47,7 +48,7 @@ def main(argv=None):
     net = build_network(args.net, args.n_layer, n_classes, args.width)
     load_torch_state(net, args.pth, f"{net_name} with {n_classes} classes")
     ensure_writable_dir(args.ckpt_dir, "--ckpt_dir")
-    save_atomic(net, out)
+    save_atomic(net, out, before_replacing=keeper(args.ckpt_dir, ckpt_stem(os.path.basename(out))))
     print(f"wrote {out}")
 
 

@@ -1,5 +1,6 @@
 """Export a trained checkpoint (student or teacher) to MindIR, or ONNX, for CPU inference."""
 import os
+import sys
 
 from src.cli import Parser, add_net_flags, positive
 from src.data import DATASETS, dataset_info
@@ -9,7 +10,8 @@ from src.export_model import export_network, load_trained
 from src.files import ensure_writable_dir
 from src.losses import KD_WAYS
 from src.models import check_network, default_net_name
-from src.run_files import EXPORT_SUFFIXES, export_path, trained_ckpt_name, with_ckpt_suffix
+from src.output_guard import keeper
+from src.run_files import EXPORT_SUFFIXES, ckpt_stem, export_path, trained_ckpt_name, with_ckpt_suffix
 from src.user_paths import below_cwd, join
 
 
@@ -51,7 +53,9 @@ def main(argv=None):
         net = load_trained(args.net, args.n_layer, n_classes, args.width, ckpt)
         out = export_path(ckpt, args.file_format)
         ensure_writable_dir(os.path.dirname(os.path.abspath(out)), "--ckpt_dir")
-        export_network(net, out, args.file_format)
+        # Standard output lists the exports; where a replaced one went is a note on standard error.
+        export_network(net, out, args.file_format,
+                       keeper(args.ckpt_dir, ckpt_stem(name), lambda note: print(note, file=sys.stderr)))
         print(out)
 
 

@@ -17,14 +17,15 @@ def main(argv=None):
     from src.classify import Classify
     from src.models import build_network
     from src.run_setup import prepare_run
-    args, run = config.args, prepare_run(config)
-    net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-    trainer = Classify(net, run.train, run.test, args, config.files, run.log, run.dist)
-    if config.resume:
-        trainer.resume(config.resume)
-    trainer.fit()
-    run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
-                    f"at epoch {trainer.best_epoch})")
+    args = config.args
+    with prepare_run(config) as run:
+        net = build_network(args.net, args.n_layer, args.n_classes, args.width)
+        trainer = Classify(net, run.train, run.test, args, config.files, run.log, run.dist)
+        if config.resume:
+            trainer.resume(config.resume)
+        trainer.fit()
+        run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
+                        f"at epoch {trainer.best_epoch})")
 
 
 if __name__ == "__main__":

@@ -43,21 +43,22 @@ def main(argv=None):
     from src.models import build_network
     from src.run_setup import prepare_run
     from src.teacher import frozen_teacher
-    args, run = config.args, prepare_run(config)
-    teacher = frozen_teacher(args, run.log.message, run.dist)
-    tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
-    run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
-                    f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")
-    if not config.resume:
-        run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy "
-                        f"{evaluate(teacher, run.test)[0]:.4f}")
-    net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-    trainer = Distill(net, teacher, run.train, run.test, args, config.files, run.log, run.dist)
-    if config.resume:
-        trainer.resume(config.resume)
-    trainer.fit()
-    run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
-                    f"at epoch {trainer.best_epoch})")
+    args = config.args
+    with prepare_run(config) as run:
+        teacher = frozen_teacher(args, run.log.message, run.dist)
+        tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
+        run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
+                        f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")
+        if not config.resume:
+            run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy "
+                            f"{evaluate(teacher, run.test)[0]:.4f}")
+        net = build_network(args.net, args.n_layer, args.n_classes, args.width)
+        trainer = Distill(net, teacher, run.train, run.test, args, config.files, run.log, run.dist)
+        if config.resume:
+            trainer.resume(config.resume)
+        trainer.fit()
+        run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
+                        f"at epoch {trainer.best_epoch})")
 
 
 if __name__ == "__main__":

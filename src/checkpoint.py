@@ -12,12 +12,14 @@ from .files import remove_tree, replace_file
 STATE_KEY = "train_state"   # JSON of the loop's state (epoch, best accuracy, history, ...)
 
 
-def save_atomic(params, path, state=None):
+def save_atomic(params, path, state=None, before_replacing=None):
     """Write ``params`` (a Cell or a list of Parameters) to ``path`` via a temporary file + rename.
 
     An interrupted or failed write (disk full, ``path`` open in another program on Windows, ...)
     leaves the previous ``path`` untouched and no temporary file behind; a failure is reported as a
-    UserError. ``state`` (a JSON-able dict) is stored beside the parameters.
+    UserError. ``state`` (a JSON-able dict) is stored beside the parameters. An existing ``path`` is
+    handed to ``before_replacing`` (if given) once the new file is complete, just before it replaces
+    it.
     """
     append = {STATE_KEY: json.dumps(state)} if state is not None else None
     work = None
@@ -32,6 +34,8 @@ def save_atomic(params, path, state=None):
             ms.save_checkpoint(params, tmp, append_dict=append)
         finally:
             logging.disable(logging.NOTSET)
+        if before_replacing and os.path.exists(path):
+            before_replacing(path)
         replace_file(tmp, path)
     except OSError as err:
         raise UserError(f"cannot write the checkpoint {path} ({err.strerror or err}); "

@@ -43,9 +43,10 @@ def _exportable_name(path):
                     f"(no spaces); choose another --ckpt_dir or run from a folder nearer to it")
 
 
-def export_network(net, path, file_format="MINDIR"):
+def export_network(net, path, file_format="MINDIR", before_replacing=None):
     """Write ``net`` (in eval mode) to ``path`` as MindIR or ONNX, input ``[N, 3, 32, 32]`` float32
-    for any N. The file appears only when complete: an existing ``path`` survives a failed export."""
+    for any N. The file appears only when complete: an existing ``path`` survives a failed export,
+    and is handed to ``before_replacing`` (if given) when a new one replaces it."""
     folder = os.path.dirname(os.path.abspath(path))
     # The temporary name already ends with the format's extension, so MindSpore appends none.
     extension = EXPORT_SUFFIXES[file_format].rsplit(".", 1)[1]
@@ -55,7 +56,7 @@ def export_network(net, path, file_format="MINDIR"):
     name = _exportable_name(tmp)
     try:
         # Replacing also works on Windows, where MindSpore's MindIR files are read-only.
-        with written_atomically(path, tmp):
+        with written_atomically(path, tmp, before_replacing):
             if file_format == "MINDIR":
                 ms.export(net, images, file_name=name, file_format="MINDIR")
             else:

@@ -49,13 +49,16 @@ def replace_file(tmp, path):
 
 
 @contextlib.contextmanager
-def written_atomically(path, tmp=None):
+def written_atomically(path, tmp=None, before_replacing=None):
     """Yields a temporary path (``tmp``, default ``{path}.{pid}.tmp``) to write instead of ``path``;
-    when the block succeeds it replaces ``path`` (replace_file). Either way no temporary file is left
+    when the block succeeds it replaces ``path`` (replace_file), first handing an existing ``path`` to
+    ``before_replacing`` if given (which may move it away). Either way no temporary file is left
     behind, and a failed block leaves ``path`` as it was."""
     tmp = tmp or f"{path}.{os.getpid()}.tmp"
     try:
         yield tmp
+        if before_replacing and os.path.exists(path):
+            before_replacing(path)
         replace_file(tmp, path)
     finally:
         if os.path.exists(tmp):

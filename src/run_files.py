@@ -54,6 +54,7 @@ def export_path(ckpt_path, file_format):
 
 class RunFiles(NamedTuple):
     """Where one training run writes (paths)."""
+    ckpt_dir: str
     stem: str
     ckpt: str       # the final network
     last: str       # the training state after the last finished epoch (--resume)
@@ -65,14 +66,27 @@ class RunFiles(NamedTuple):
     def checkpoints(self):
         return self.ckpt, self.last, self.best
 
+    def of_a_finished_run(self):
+        """What a fresh run under these names would replace (the log is appended to instead)."""
+        return self.ckpt, self.best, self.last, self.record, self.metrics
+
+    def lock(self):
+        """The file a running run holds locked (output_guard.py)."""
+        return join(self.ckpt_dir, f".{self.stem}.lock")
+
 
 def run_files(ckpt_dir, ckpt_name, log_dir, log_name):
     stem = ckpt_stem(with_ckpt_suffix(ckpt_name))
-    return RunFiles(stem=stem, ckpt=join(ckpt_dir, stem + CKPT_SUFFIX),
+    return RunFiles(ckpt_dir=ckpt_dir, stem=stem, ckpt=join(ckpt_dir, stem + CKPT_SUFFIX),
                     last=join(ckpt_dir, f"{stem}-last{CKPT_SUFFIX}"),
                     best=join(ckpt_dir, f"{stem}-best{CKPT_SUFFIX}"),
                     record=join(ckpt_dir, stem + RECORD_SUFFIX),
                     log=join(log_dir, log_name), metrics=join(log_dir, stem + METRICS_SUFFIX))
+
+
+def replaced_folder(parent, label, stamp):
+    """Where files that a new run or export would replace are kept: ``{parent}/replaced/{label}-{stamp}``."""
+    return join(parent, "replaced", f"{label}-{stamp}")
 
 
 def metrics_stem(metrics_path):

@@ -1,17 +1,39 @@
-"""What both trainers' entry points do before training: device, data, loaders, log."""
+"""What both trainers' entry points do before training: hold the outputs, set up the device,
+load the data, start the log."""
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
 from .device import setup_device, usable_cores
 from .errors import UserError
 from .kernels.engine import set_threads
-from .parallel import init_data_parallel
+from .output_guard import OutputLock, set_aside_earlier_run
+from .parallel import init_data_parallel, launched_by_msrun
 from .run_log import RunLog, environment_info
 
 
+@contextmanager
 def prepare_run(config):
-    """Set up the device (and data parallelism under msrun) and load the data for the run
-    ``config`` (a RunConfig, run_config.py)."""
+    """Within ``with``: the run ``config`` (a RunConfig, run_config.py) holds its outputs
+    (output_guard.py), with the device (and data parallelism under msrun) set up, the data loaded and
+    the log started. A fresh run has first kept the files of an earlier one it would replace."""
+    # One writer per output: a single process locks at once; under msrun rank 0 does, once it knows
+    # its rank (the processes of a run are one writer, and only rank 0 writes).
+    lock = None if launched_by_msrun() else OutputLock(config.files).acquire()
+    try:
+        run = _set_up(config)
+        if run.dist and run.dist.rank == 0:
+            lock = OutputLock(config.files).acquire()
+        kept = set_aside_earlier_run(config.files) if lock and not config.resume else None
+        if kept:
+            run.log.message(f"a fresh run over an earlier run's files: moved {', '.join(kept[1])} to {kept[0]}")
+        yield run
+    finally:
+        if lock:
+            lock.release()
+
+
+def _set_up(config):
     args = config.args
     info = dataset_info(args.dataset)
     if args.n_classes < info.n_classes:

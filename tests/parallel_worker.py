@@ -40,22 +40,23 @@ class PlainNet(nn.Cell):
 def main(argv):
     prefix, nets, flags = argv[0], argv[1].split(","), argv[2:]
     config = resolve_run(build_parser().parse_args(flags))
-    args, run = config.args, prepare_run(config)
-    saves = []
-    real_save = src.classify.save_atomic
-    src.classify.save_atomic = lambda *a, **k: (saves.append(a[1]), real_save(*a, **k))
-    dump = {}
-    for kind in nets:
-        net = PlainNet(args.n_classes) if kind == "plain" else build_network("ResNet", 8, args.n_classes)
-        # One set of checkpoints per network, beside the run's own log and metrics.
-        ckpts = run_files(args.ckpt_dir, f"{config.files.stem}-{kind}.ckpt", args.log_dir, args.log_name)
-        outputs = config.files._replace(ckpt=ckpts.ckpt, last=ckpts.last, best=ckpts.best)
-        history = src.classify.Classify(net, run.train, run.test, args, outputs, run.log, run.dist).fit()
-        dump.update({f"{kind}/{p.name}": p.asnumpy() for p in net.get_parameters()})
-        dump[f"{kind}:train_loss"] = np.array([r["loss"] for r in history])
-    dump["saves"] = np.array(len(saves))
-    dump["log_enabled"] = np.array(run.log.enabled)
-    np.savez(f"{prefix}-{run.dist.rank if run.dist else 'single'}.npz", **dump)
+    args = config.args
+    with prepare_run(config) as run:
+        saves = []
+        real_save = src.classify.save_atomic
+        src.classify.save_atomic = lambda *a, **k: (saves.append(a[1]), real_save(*a, **k))
+        dump = {}
+        for kind in nets:
+            net = PlainNet(args.n_classes) if kind == "plain" else build_network("ResNet", 8, args.n_classes)
+            # One set of checkpoints per network, beside the run's own log and metrics.
+            ckpts = run_files(args.ckpt_dir, f"{config.files.stem}-{kind}.ckpt", args.log_dir, args.log_name)
+            outputs = config.files._replace(ckpt=ckpts.ckpt, last=ckpts.last, best=ckpts.best)
+            history = src.classify.Classify(net, run.train, run.test, args, outputs, run.log, run.dist).fit()
+            dump.update({f"{kind}/{p.name}": p.asnumpy() for p in net.get_parameters()})
+            dump[f"{kind}:train_loss"] = np.array([r["loss"] for r in history])
+        dump["saves"] = np.array(len(saves))
+        dump["log_enabled"] = np.array(run.log.enabled)
+        np.savez(f"{prefix}-{run.dist.rank if run.dist else 'single'}.npz", **dump)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,20 @@ def test_existing_checkpoint_is_not_replaced_without_overwrite(tmp_path):
     assert out.read_bytes() == b"a user's file"
 
 
+def test_overwrite_keeps_the_replaced_checkpoint(tmp_path, capsys):
+    import convert_torch
+    out = tmp_path / "cifar100-ResNet14.ckpt"
+    out.write_bytes(b"a user's file")
+    convert_torch.main(["--net", "ResNet", "--n_layer", "14", "--pth", RESNET14, "--ckpt_dir", str(tmp_path),
+                        "--overwrite", "True"])
+    (kept,) = os.listdir(tmp_path / "replaced")
+    assert kept.startswith("cifar100-ResNet14-")
+    assert (tmp_path / "replaced" / kept / out.name).read_bytes() == b"a user's file"
+    assert capsys.readouterr().out.splitlines() == [
+        f"kept the earlier {out.name} in {tmp_path / 'replaced' / kept}", f"wrote {out}"]
+    assert out.read_bytes() != b"a user's file"
+
+
 def test_entry_point_writes_the_default_teacher_name_and_refuses_bad_input(tmp_path):
     done = run_entry("convert_torch.py", "--net", "WRN", "--n_layer", 16, "--width", 2,
                      "--pth", os.path.join(FIXTURES, "WRN16-2.pth"), cwd=str(tmp_path))

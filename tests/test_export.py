@@ -77,8 +77,13 @@ def test_export_cli_names_and_replaces_atomically(trained, tmp_path, capsys, mon
     export.main(argv)
     out = ckpt_dir / "cifar100-ResNet14-VGG8-TS_mindir.mindir"
     assert capsys.readouterr().out.splitlines() == [str(out)]
-    export.main(argv)                                   # replaces its own (read-only) file
-    assert capsys.readouterr().out.splitlines() == [str(out)]
+    before = out.read_bytes()
+    export.main(argv)                                   # replaces its own (read-only) file, keeping it
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == [str(out)]
+    (kept,) = os.listdir(ckpt_dir / "replaced")
+    assert printed.err.splitlines() == [f"kept the earlier {out.name} in {ckpt_dir / 'replaced' / kept}"]
+    assert (ckpt_dir / "replaced" / kept / out.name).read_bytes() == before
     first = out.read_bytes()
 
     def failing_export(net, *inputs, file_name, file_format):
@@ -89,7 +94,8 @@ def test_export_cli_names_and_replaces_atomically(trained, tmp_path, capsys, mon
     with pytest.raises(RuntimeError):
         export.main(argv)
     assert out.read_bytes() == first                    # the previous export survives a failed one
-    assert sorted(os.listdir(ckpt_dir)) == ["cifar100-ResNet14-VGG8-TS.ckpt", out.name]
+    assert sorted(os.listdir(ckpt_dir)) == ["cifar100-ResNet14-VGG8-TS.ckpt", out.name, "replaced"]
+    assert os.listdir(ckpt_dir / "replaced") == [kept]          # the failed export kept nothing
 
 
 def test_export_path_with_a_space(trained, tmp_path, monkeypatch):
@@ -220,3 +226,15 @@ def test_scripts_run_all_end_to_end(tmp_path):
     evaluated = [m for m in map(ACCURACY_LINE.match, proc.stdout.splitlines()) if m]
     assert [os.path.basename(m.group(1)) for m in evaluated] == [f"{s}_mindir.mindir" for s in students]
     assert all(m.group(4) == "50" for m in evaluated)
+    # Run again, as the spec's flow does (a demo, then the real run): it ends as well, and keeps every
+    # file of the first run that it replaced, unchanged, in ckpts/replaced/.
+    first = {name: (work / "ckpts" / name).read_bytes() for name in os.listdir(work / "ckpts")
+             if name.endswith((".ckpt", ".mindir"))}
+    again = subprocess.run(["bash", "run_all.sh"], cwd=scripts, env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    kept = {}
+    for folder in (work / "ckpts" / "replaced").iterdir():
+        kept.update({name: (folder / name).read_bytes() for name in os.listdir(folder)})
+    assert {name: kept.get(name) for name in first} == first
+    assert (work / "logs" / "teacher.log").read_text().count("# run started") == 4

@@ -160,9 +160,9 @@ def test_drawn_seed_is_recorded_and_reused_on_resume(cifar100_dir, tmp_path):
     assert 0 <= fresh.args.seed < 2 ** 31 and fresh.seed_was_drawn
     save_atomic(nn.Dense(2, 2), str(tmp_path / "r8-last.ckpt"), {"epoch": 1, "args": {"seed": 1234}})
     config = resolve_run(run_classify.build_parser().parse_args(argv + ["--resume", "auto"]))
-    run = prepare_run(config)
-    assert config.args.seed == 1234 and config.resume == str(tmp_path / "r8-last.ckpt")
-    run.log.begin()
+    with prepare_run(config) as run:
+        assert config.args.seed == 1234 and config.resume == str(tmp_path / "r8-last.ckpt")
+        run.log.begin()
     assert "seed: 1234" in (tmp_path / "student-nokd.log").read_text()
 
 

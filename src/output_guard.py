@@ -1,0 +1,121 @@
+"""A run's hold on its outputs: one writer at a time, and a fresh run keeps what it replaces.
+
+One writer: a run holds an operating-system lock on ``{ckpt_dir}/.{stem}.lock`` for as long as it
+runs (``flock`` on POSIX, ``msvcrt.locking`` on Windows). The OS releases it when the process ends,
+however it ends, so a killed run leaves no stale lock; a second run on the same outputs stops at once.
+
+Keeping: a fresh run (not a resume) that finds an earlier run's files under its names first moves
+them, whole, into ``{ckpt_dir}/replaced/{stem}-{date}-{time}/``; exports, converted checkpoints and
+the analysis tables do the same with a file they would overwrite. Nothing is deleted.
+"""
+import datetime
+import errno
+import os
+import shutil
+
+from .errors import UserError
+from .files import remove_file, replace_file
+from .run_files import replaced_folder
+from .user_paths import join
+
+# Windows locks byte ranges, and other processes cannot read a locked range: the lock is on a byte
+# past the holder's description, which stays readable.
+_LOCKED_OFFSET = 1 << 20
+
+
+class OutputLock:
+    """The exclusive lock on one run's outputs (``RunFiles``), held until released or until the
+    process ends."""
+
+    def __init__(self, files):
+        self.files, self.path, self.handle = files, files.lock(), None
+
+    def acquire(self):
+        """Take the lock, or raise a UserError naming the outputs and the process holding them."""
+        handle = open(self.path, "a+b")
+        try:
+            _lock(handle)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read(100).decode("utf-8", "replace").strip()
+            handle.close()
+            raise UserError(f"another run is writing {self.files.ckpt} and its -last/-best checkpoints"
+                            f"{f' ({holder})' if holder else ''}: wait for it to end, or choose "
+                            f"another --ckpt_name or --ckpt_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}".encode())
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self):
+        """Let go of the lock and remove its file (a killed run leaves the file, but no lock)."""
+        if self.handle is None:
+            return
+        handle, self.handle = self.handle, None
+        handle.close()
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass    # Windows: another process has just opened it, and will find it free
+
+
+def _lock(handle):
+    if os.name == "nt":
+        import msvcrt
+        handle.seek(_LOCKED_OFFSET)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def set_aside(paths, parent, label, now=None):
+    """Move those of ``paths`` that exist, whole, into a new folder ``replaced_folder(parent, label,
+    date-time)``; returns (that folder, the names moved), or None if none existed."""
+    present = [p for p in paths if os.path.isfile(p)]
+    if not present:
+        return None
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    folder, n = replaced_folder(parent, label, stamp), 1
+    while os.path.exists(folder):      # twice within one second
+        n += 1
+        folder = replaced_folder(parent, label, f"{stamp}-{n}")
+    try:
+        os.makedirs(folder)
+        for path in present:
+            _move(path, join(folder, os.path.basename(path)))
+    except OSError as err:
+        raise UserError(f"cannot keep the earlier files in {folder} ({err.strerror or err}); nothing "
+                        f"was deleted") from None
+    return folder, [os.path.basename(p) for p in present]
+
+
+def set_aside_earlier_run(files):
+    """``set_aside`` for a fresh training run: the files of an earlier run under its names."""
+    return set_aside(files.of_a_finished_run(), files.ckpt_dir, files.stem)
+
+
+def keep_before_writing(paths, parent, label, say=print):
+    """Before ``paths`` (the analysis tables) are written anew: ``set_aside`` the existing ones and
+    say where they went."""
+    kept = set_aside(paths, parent, label)
+    if kept:
+        say(f"kept the earlier {', '.join(kept[1])} in {kept[0]}")
+
+
+def keeper(parent, label, say=print):
+    """A ``before_replacing`` hook (files.written_atomically, checkpoint.save_atomic): the file a
+    complete new one is about to replace is kept, as ``keep_before_writing`` keeps it."""
+    return lambda path: keep_before_writing([path], parent, label, say)
+
+
+def _move(path, target):
+    try:
+        replace_file(path, target)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        shutil.copy2(path, target)     # the log folder on another file system than the checkpoints
+        remove_file(path)
