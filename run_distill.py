@@ -35,6 +35,11 @@ def build_parser():
     p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
                    help="input normalisation the teacher was trained with: dataset (this package's "
                         "teachers) or imagenet (the authors' PyTorch teachers, see convert_torch.py)")
+    p.add_argument("--teacher_cache", default="auto", metavar="auto|off|FOLDER",
+                   help="cache of the teacher's logits per training image and augmentation, shared "
+                        "by every run of the same teacher and data: auto (beside the teacher "
+                        "checkpoint; if it cannot be used there, the teacher runs live), off, or a "
+                        "folder to keep it in (an error if it cannot be used there)")
     add_train_flags(p, log_name="student-kd-ats.log", ckpt_name=None)
     return p
 
@@ -79,6 +84,7 @@ def main(argv=None):
     from src.evaluate import evaluate
     from src.run_setup import prepare_run
     from src.teacher import Renormalized, load_teacher, resolve_engine
+    from src.teacher_cache_run import open_teacher_caches
     run = prepare_run(args)
     engine, note = resolve_engine(args.teacher_engine, args.device_target)
     if note:
@@ -86,7 +92,8 @@ def main(argv=None):
     teacher = load_teacher(args.t_net, args.t_n_layer, args.n_classes, args.t_width, args.t_ckpt,
                            engine=engine, threads=teacher_threads(args.deterministic, run.dist),
                            on_onnx_failure=run.log.message if args.teacher_engine == "auto" else None)
-    run.log.message(f"teacher engine: {teacher.engine}")
+    engine_name = teacher.engine
+    run.log.message(f"teacher engine: {engine_name}")
     if args.t_input_norm != "dataset":
         info = dataset_info(args.dataset)
         teacher = Renormalized(teacher, normalization_stats(info, "dataset"),
@@ -94,11 +101,15 @@ def main(argv=None):
     tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
     run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
                     f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")
+    caches = open_teacher_caches(args, teacher, engine_name, run.conv_engine, run.train.images,
+                                 run.test.images, run.log.message)
     if not run.resume:
-        run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy "
-                        f"{evaluate(teacher, run.test)[0]:.4f}")
+        accuracy = (evaluate(caches.test, run.test, with_views=True) if caches
+                    else evaluate(teacher, run.test))[0]
+        run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy {accuracy:.4f}")
     net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-    trainer = Distill(net, teacher, run.train, run.test, args, run.outputs, run.log, run.dist)
+    trainer = Distill(net, teacher, run.train, run.test, args, run.outputs, run.log, run.dist,
+                      cache=caches.train if caches else None)
     if run.resume:
         trainer.resume(run.resume)
     trainer.fit()

@@ -50,4 +50,4 @@ def prepare_run(args):
     if note:
         log.message(note)
     return SimpleNamespace(outputs=outputs, resume=resume, dist=dist, train=train, test=test,
-                           log=log, data_folder=folder)
+                           log=log, data_folder=folder, conv_engine=conv_engine)

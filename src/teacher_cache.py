@@ -245,8 +245,9 @@ class LogitStore:
         self.repaired = 0     # entries found written but failing their marker, since opened
 
     def close(self):
-        self.file.close()
-        self.lock.close()
+        if not self.file.closed:
+            self.file.close()
+            self.lock.close()
 
     def _read(self, offset, size):
         if hasattr(os, "pread"):
