@@ -67,7 +67,7 @@ def mindspore_timers(engine):
         raise SystemExit(f"{engine}: not available here ({note})")
     import mindspore as ms
     from mindspore import nn, ops
-    from src.conv_engine import conv2d
+    from src.kernels.engine import conv2d
 
     class TrainPass(nn.Cell):
         """Forward and backward of ``conv`` with ``dy`` as the output's gradient (sens), as inside a

@@ -1,26 +1,34 @@
-"""Device, execution mode, seeds and determinism: set up once, before any network runs."""
+"""Device, execution mode, seeds and determinism: set up once, before any network runs; and the cores
+this process may use."""
 import logging
 import os
 import random
 
 import numpy as np
 
-from .conv_engine import resolve_conv_engine
 from .errors import UserError
+from .kernels.engine import resolve_conv_engine
 
 DEVICES = ("CPU", "GPU", "Ascend")
+
+
+def usable_cores():
+    """Cores this process may run on (``os.sched_getaffinity`` does not exist on Windows or macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv_engine="mindspore",
                  log=None):
     """Select the device, graph mode and convolution engine, seed every generator, optionally force
     bit-identical CPU runs. Returns (engine, note): the convolution engine and, if ``auto`` could not
-    use the oneDNN kernel, why (``log`` hears about a first build of the kernel).
+    use the package's kernels, why (``log`` hears about a first build of them).
 
     With MindSpore's own convolutions on the CPU this also sets ``ONEDNN_MAX_CPU_ISA=AVX2`` (unless
     the user set it): on AVX-512 processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3
     convolutions with its naive reference kernel, about 300x slower. It takes effect if set before
-    the first convolution. The package's kernels (conv_engine.py) need no cap, and without it
+    the first convolution. The package's kernels (src/kernels/) need no cap, and without it
     oneDNN's other kernels that MindSpore runs (softmax, matmul) are AVX-512 ones too.
     """
     if target not in DEVICES:

@@ -2,16 +2,10 @@
 import mindspore as ms
 
 from .classify import RESUME_KEYS, Classify
-from .train_step import DistillLoss
+from .losses import DistillLoss, teacher_taus
 
-KD_WAYS = ("TS", "ATS")
 KD_RESUME_KEYS = ("t_net", "t_n_layer", "t_width", "t_input_norm", "kd_way", "tp_tau", "t_tau", "s_tau",
                   "lamb")
-
-
-def teacher_taus(kd_way, tp_tau, t_tau):
-    """(correct-class, wrong-class) teacher temperatures: TS uses ``t_tau`` for every class."""
-    return (t_tau, t_tau) if kd_way == "TS" else (tp_tau, t_tau)
 
 
 class Distill(Classify):
@@ -33,9 +27,8 @@ class Distill(Classify):
         return DistillLoss(self.args.lamb, tp, t, self.args.s_tau)
 
     def extra_inputs(self, images, views):
-        if self.cache is None:
-            return (self.teacher(images),)
-        return (ms.Tensor(self.cache(images, views)),)
+        logits = self.teacher(images) if self.cache is None else self.cache(images, views)
+        return (ms.Tensor(logits),)
 
     def train_epoch(self, epoch):
         if self.cache is None:

@@ -10,8 +10,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
-from .conv_engine import conv2d
-from .kernel_layers import ShortcutReLU
+from .kernels.engine import conv2d
+from .kernels.layers import ShortcutReLU
 from .resnet import BasicBlock, ResNet
 from .wrn import PreActBlock
 

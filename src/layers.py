@@ -1,12 +1,12 @@
 """Layer constructors with the authors' initialisation (Kaiming normal fan_out/ReLU convs, BN 1/0).
 
-Convolutions run on the engine chosen for the process (conv_engine.py). ``input_grad=False`` marks
+Convolutions run on the engine chosen for the process (src/kernels/engine.py). ``input_grad=False`` marks
 a network's first convolution, whose input (the images) needs no gradient.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from .conv_engine import batch_norm2d, conv2d
+from .kernels.engine import batch_norm2d, conv2d
 
 
 def conv3x3(cin, cout, stride=1, bias=False, input_grad=True):

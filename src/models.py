@@ -12,20 +12,6 @@ MODELS = {
 }
 
 
-# Side of the (square) feature maps a layer writes on 32x32 inputs, by the first part of its name
-# (a stage's first, strided, block reads maps twice that side).
-FEATURE_SIDES = {
-    "VGG": {"block0": 32, "block1": 16, "block2": 8, "block3": 4, "block4": 4},
-    "ResNet": {"conv1": 32, "bn1": 32, "layer1": 32, "layer2": 16, "layer3": 8},
-    "WRN": {"conv1": 32, "block1": 32, "block2": 16, "block3": 8, "bn1": 8},
-}
-
-
-def feature_side(net, cell_name):
-    """Side of the feature maps that the convolution ``cell_name`` of a ``net`` network writes."""
-    return FEATURE_SIDES[net][cell_name.split(".")[0]]
-
-
 def valid_networks():
     return "; ".join(f"{net} with n_layer in {{{', '.join(map(str, depths))}}}"
                      for net, (_, depths) in MODELS.items())

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def cpu_device():
     """Graph mode on the CPU and the convolution engine the entry points choose by default
     (``$ATS_CONV_ENGINE`` or auto: CI runs the suite both ways), for every test."""
-    from src.conv_engine import default_conv_engine
+    from src.kernels.engine import default_conv_engine
     from src.device import setup_device
     setup_device("CPU", seed=0, conv_engine=default_conv_engine())
 

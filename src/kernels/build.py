@@ -1,9 +1,9 @@
-"""Building the package's CPU kernels (``src/kernels/``: the oneDNN convolution, BatchNorm, max-pooling) on first use,
+"""Building the package's CPU kernels (the oneDNN convolution, BatchNorm, max-pooling) on first use,
 and caching them.
 
-The kernel is compiled with the system's C++ compiler against the ``libdnnl.so.3`` that MindSpore
-bundles, then checked against ``nn.Conv2d`` in a separate process (``src/conv_check.py``): the check
-has to run the kernel with oneDNN's processor features not yet fixed by this process. Only a library
+The kernels are compiled with the system's C++ compiler against the ``libdnnl.so.3`` that MindSpore
+bundles, then checked against MindSpore's layers in a separate process (``check.py``): the check
+has to run the kernels with oneDNN's processor features not yet fixed by this process. Only a library
 that built and passed lands in the cache, under a name made of everything it depends on (the
 sources, MindSpore's version, the compiler, the processor's features and oneDNN's ISA cap), by
 renaming a finished folder into place: a cache entry is never half-written, and processes building
@@ -18,16 +18,16 @@ import subprocess
 import sys
 import tempfile
 
-SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
+SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc", "maxpool_kernel.cc")
 SOURCES = COMPILED + ("dnnl_subset.h", "threadpool.h")
 LIBRARY = "libatskernels.so"
 CHECK_FILE = "check.json"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(SOURCE_DIR))   # the repository: ``python -m src.kernels.check``
 
 
 class KernelUnavailable(Exception):
-    """The kernel cannot be used here; the message says why, in a few words."""
+    """The kernels cannot be used here; the message says why, in a few words."""
 
 
 def cache_dir():
@@ -95,19 +95,19 @@ def cache_key(cxx, lib_dir):
 
 
 def platform_problem():
-    """Why the kernel cannot run on this system at all, or None."""
+    """Why the kernels cannot run on this system at all, or None."""
     if sys.platform != "linux":
         return "MindSpore runs custom CPU operators on Linux only"
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        return f"the kernel targets x86-64 processors, not {platform.machine()}"
+        return f"the kernels target x86-64 processors, not {platform.machine()}"
     return None
 
 
 def kernel_library(log=None):
-    """Path of the checked kernel library, building and checking it first if the cache has none.
+    """Path of the checked kernels' library, building and checking it first if the cache has none.
 
     ``log`` (a callable) is told when a build starts, since it takes a while. Raises
-    KernelUnavailable with the reason when the kernel cannot be used here.
+    KernelUnavailable with the reason when the kernels cannot be used here.
     """
     problem = platform_problem()
     if problem:
@@ -116,7 +116,7 @@ def kernel_library(log=None):
     if not os.path.isfile(os.path.join(lib_dir, "libdnnl.so.3")):
         raise KernelUnavailable("this MindSpore has no bundled oneDNN (lib/libdnnl.so.3)")
     cxx = find_compiler()
-    final = os.path.join(cache_dir(), f"onednn-conv-{cache_key(cxx, lib_dir)}")
+    final = os.path.join(cache_dir(), f"kernels-{cache_key(cxx, lib_dir)}")
     if os.path.isfile(os.path.join(final, CHECK_FILE)):
         return os.path.join(final, LIBRARY)
     try:
@@ -127,7 +127,8 @@ def kernel_library(log=None):
                                 f"set ATS_CACHE_DIR)") from None
     try:
         if log:
-            log(f"building the oneDNN convolution kernel into {final} (once per machine)")
+            log(f"building the package's CPU kernels (convolution, BatchNorm, max-pooling) into {final} "
+                f"(once per machine)")
         library = os.path.join(work, LIBRARY)
         build(cxx, lib_dir, library)
         report = self_check(library)
@@ -155,19 +156,19 @@ def build(cxx, lib_dir, library):
 
 
 def self_check(library):
-    """Run ``src/conv_check.py`` on ``library`` in a fresh process; its JSON report, if it passed."""
+    """Run ``check.py`` on ``library`` in a fresh process; its JSON report, if it passed."""
     env = dict(os.environ, GLOG_v="3")
     try:
-        proc = subprocess.run([sys.executable, "-m", "src.conv_check", library], cwd=ROOT, env=env,
+        proc = subprocess.run([sys.executable, "-m", "src.kernels.check", library], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.SubprocessError) as err:
-        raise KernelUnavailable(f"its self-check did not run ({err})") from None
+        raise KernelUnavailable(f"their self-check did not run ({err})") from None
     lines = proc.stdout.strip().splitlines()
     try:
         report = json.loads(lines[-1])
     except (IndexError, ValueError):
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise KernelUnavailable(f"its self-check against nn.Conv2d crashed ({tail.strip()})") from None
+        raise KernelUnavailable(f"their self-check against MindSpore's layers crashed ({tail.strip()})") from None
     if not report.get("passed"):
-        raise KernelUnavailable(f"its self-check against nn.Conv2d failed ({report.get('failure')})")
+        raise KernelUnavailable(f"their self-check against MindSpore's layers failed ({report.get('failure')})")
     return report

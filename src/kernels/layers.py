@@ -1,6 +1,6 @@
-"""Layers run by the package's CPU kernels (see conv_engine.py): ``OneDNNConv2d`` (``nn.Conv2d``)
-and ``KernelBatchNorm2d`` (``nn.BatchNorm2d`` with an optional ReLU, as ``BatchNormReLU`` is with
-MindSpore's kernels). Same parameters, names and initialisation as the MindSpore layers they derive
+"""Layers run by the package's CPU kernels (see engine.py): ``KernelConv2d`` (``nn.Conv2d``),
+``KernelBatchNorm2d`` (``nn.BatchNorm2d`` with an optional ReLU and residual sum, as ``BatchNormReLU``
+is with MindSpore's kernels) and ``KernelMaxPool2d`` (``nn.MaxPool2d(2, 2)``). Same parameters, names and initialisation as the MindSpore layers they derive
 from, so checkpoints do not depend on which runs."""
 import mindspore as ms
 import numpy as np
@@ -14,7 +14,7 @@ def geometry(conv):
     elif conv.pad_mode == "pad":
         pads = (conv.padding,) * 4 if isinstance(conv.padding, int) else tuple(conv.padding)
     else:
-        raise ValueError(f"OneDNNConv2d: pad_mode {conv.pad_mode!r} is not supported (use 'pad' or 'valid')")
+        raise ValueError(f"KernelConv2d: pad_mode {conv.pad_mode!r} is not supported (use 'pad' or 'valid')")
     return [*conv.stride, *pads, *conv.dilation]
 
 
@@ -24,7 +24,7 @@ def output_side(side, kernel, stride, pad_before, pad_after, dilation):
     return (side + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
 
-class OneDNNConv2d(nn.Conv2d):
+class KernelConv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, names and initialisation) whose convolution, bias and gradients
     run in the kernel ``library`` (plain NCHW, groups 1, ``pad_mode`` 'pad' or 'valid').
 
@@ -35,7 +35,7 @@ class OneDNNConv2d(nn.Conv2d):
     def __init__(self, library, *args, input_grad=True, **kwargs):
         super().__init__(*args, **kwargs)
         if self.group != 1 or self.data_format != "NCHW":
-            raise ValueError("OneDNNConv2d: only group=1 and data_format='NCHW' are supported")
+            raise ValueError("KernelConv2d: only group=1 and data_format='NCHW' are supported")
         g = geometry(self)
         # An input of the kernel (not an attribute): MindSpore's AOT operators take tensors only.
         self.geometry = ms.Tensor(np.array(g, np.int64))
@@ -126,7 +126,7 @@ class KernelBatchNorm2d(BatchNormReLU):
         if self.format != "NCHW" or self.use_batch_statistics is not None:
             raise ValueError("KernelBatchNorm2d: only data_format='NCHW' and use_batch_statistics=None")
         self.epsilon = ms.Tensor(np.array([self.eps], np.float32))
-        suffix = "_relu" if relu else ""   # one bprop per AOT function name (see OneDNNConv2d)
+        suffix = "_relu" if relu else ""   # one bprop per AOT function name (see KernelConv2d)
 
         def kernel(name, out_shape, bprop=None):
             # Every output is float32 and shaped as an input: x (index 0) or a per-channel one.

@@ -1,22 +1,22 @@
-"""Which kernels run the networks' layers: MindSpore's own, or the package's (``--conv_engine``).
+"""Which kernels run the networks' layers (``--conv_engine``): MindSpore's own, or the package's.
 
 MindSpore's CPU convolution hands oneDNN plain NCHW layouts, which leaves oneDNN im2col + GEMM on
 AVX2 and its naive reference kernel on AVX-512 (hence the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap, see
-device.py). With the ``onednn`` engine the layer constructors below return the layers of
-kernel_layers.py: convolutions through ``src/kernels/conv_kernel.cc``, which lets oneDNN pick its
-blocked-layout kernels, and BatchNorm (+ ReLU, + a residual block's sum) and 2x2 max-pooling
-through the package's own kernels beside it. Their parameters, names and initialisation are MindSpore's, so
-checkpoints do not depend on the engine.
+src/device.py). With the package's kernels (engine ``onednn``) the layer constructors below return
+the layers of ``layers.py``: convolutions through ``conv_kernel.cc``, which lets oneDNN pick its
+blocked-layout kernels, BatchNorm (+ ReLU, + a residual block's sum) through ``batchnorm_kernel.cc``
+and 2x2 max-pooling through ``maxpool_kernel.cc``. Their parameters, names and initialisation are
+MindSpore's, so checkpoints do not depend on the engine.
 
-The choice is made once per process, before the first convolution runs (device.py): with the
+The choice is made once per process, before the first layer runs (src/device.py): with the
 package's kernels the ISA cap is not set, so every convolution MindSpore runs must be ours. Networks
-that are exported (MindIR, ONNX) are built with ``plain_convolutions()``; they are never run by
+that are exported (MindIR, ONNX) are built inside ``mindspore_layers()``; they are never run by
 MindSpore here.
 """
 import contextlib
 import os
 
-from .errors import UserError
+from ..errors import UserError
 
 CONV_ENGINES = ("auto", "onednn", "mindspore")
 ENV_DEFAULT = "ATS_CONV_ENGINE"   # the default of --conv_engine (CI runs the suite both ways)
@@ -29,8 +29,8 @@ def default_conv_engine():
 
 
 def resolve_conv_engine(requested, device_target="CPU", log=None):
-    """(engine, note): the engine a run uses and, when ``auto`` cannot use the oneDNN kernel, one
-    line saying why. Activates the kernel when chosen. ``log`` hears about a first build."""
+    """(engine, note): the engine a run uses and, when ``auto`` cannot use the package's kernels,
+    one line saying why. Activates the kernels when chosen. ``log`` hears about a first build."""
     if requested not in CONV_ENGINES:
         raise UserError(f"--conv_engine {requested!r}: expected one of {', '.join(CONV_ENGINES)}"
                         + (f" (check {ENV_DEFAULT})" if requested == os.environ.get(ENV_DEFAULT) else ""))
@@ -38,16 +38,16 @@ def resolve_conv_engine(requested, device_target="CPU", log=None):
         return _activate("mindspore"), None
     if device_target != "CPU":
         if requested == "onednn":
-            raise UserError(f"--conv_engine onednn: the oneDNN kernel runs on the CPU only, not on "
+            raise UserError(f"--conv_engine onednn: the package's kernels run on the CPU only, not on "
                             f"{device_target}")
         return _activate("mindspore"), None
-    from .conv_build import KernelUnavailable, kernel_library
+    from .build import KernelUnavailable, kernel_library
     try:
         library = kernel_library(log)
     except KernelUnavailable as err:
         if requested == "onednn":
-            raise UserError(f"--conv_engine onednn: the oneDNN kernel cannot be used here: {err}") from None
-        return _activate("mindspore"), f"conv engine: mindspore (the oneDNN kernel cannot be used: {err})"
+            raise UserError(f"--conv_engine onednn: the package's kernels cannot be used here: {err}") from None
+        return _activate("mindspore"), f"conv engine: mindspore (the package's kernels cannot be used: {err})"
     return _activate("onednn", library), None
 
 
@@ -69,9 +69,9 @@ def set_threads(threads):
 
 
 @contextlib.contextmanager
-def plain_convolutions():
-    """Networks built inside use ``nn.Conv2d`` whatever the engine: for export to MindIR or ONNX,
-    whose readers know MindSpore's operators, not the package's kernel."""
+def mindspore_layers():
+    """Networks built inside use MindSpore's layers whatever the engine: for export to MindIR or
+    ONNX, whose readers know MindSpore's operators, not the package's kernels."""
     previous = _state["plain"]
     _state["plain"] = True
     try:
@@ -85,26 +85,25 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
     False: no gradient flows to the input (a network's first layer, whose input is the images)."""
     from mindspore import nn
     if _kernels():
-        from .kernel_layers import OneDNNConv2d
-        return OneDNNConv2d(_kernels(), cin, cout, kernel_size, input_grad=input_grad, **kwargs)
+        from .layers import KernelConv2d
+        return KernelConv2d(_kernels(), cin, cout, kernel_size, input_grad=input_grad, **kwargs)
     return nn.Conv2d(cin, cout, kernel_size, **kwargs)
 
 
 def batch_norm2d(channels, relu=False, **kwargs):
     """An ``nn.BatchNorm2d(channels, **kwargs)``, followed by a ReLU if ``relu`` (its ``relu``
-    attribute says so); with the oneDNN engine it runs in the package's BatchNorm
-    kernel, which comes with the convolution kernel (src/kernels/)."""
+    attribute says so); with the package's kernels it runs in their BatchNorm kernel."""
     if _kernels():
-        from .kernel_layers import KernelBatchNorm2d
+        from .layers import KernelBatchNorm2d
         return KernelBatchNorm2d(_kernels(), channels, relu=relu, **kwargs)
-    from .kernel_layers import BatchNormReLU
+    from .layers import BatchNormReLU
     return BatchNormReLU(channels, relu=relu, **kwargs)
 
 
 def max_pool2x2():
-    """``nn.MaxPool2d(kernel_size=2, stride=2)``, run by the package's kernel with the oneDNN engine."""
+    """``nn.MaxPool2d(kernel_size=2, stride=2)``, run by the package's kernel with its engine."""
     from mindspore import nn
     if _kernels():
-        from .kernel_layers import KernelMaxPool2d
+        from .layers import KernelMaxPool2d
         return KernelMaxPool2d(_kernels())
     return nn.MaxPool2d(kernel_size=2, stride=2)

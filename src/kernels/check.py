@@ -3,9 +3,9 @@
 against ``nn.BatchNorm2d`` (output, gradients, moving statistics; then inference mode), max-pooling
 against ``nn.MaxPool2d`` (exactly).
 
-    python -m src.conv_check LIBRARY       (from the repository root) prints one JSON line
+    python -m src.kernels.check LIBRARY       (from the repository root) prints one JSON line
 
-conv_build.py runs this in a fresh process before a built library is used: the check must run the
+build.py runs this in a fresh process before a built library is used: the check must run the
 kernels with oneDNN's processor features free (``nn.Conv2d`` then runs oneDNN's reference kernel,
 slow but exact, which is fine at these sizes). The tests call ``compare`` and ``compare_batchnorm``
 for every convolution and BatchNorm shape of the networks.
@@ -19,7 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from .kernel_layers import BatchNormReLU, KernelBatchNorm2d, KernelMaxPool2d, OneDNNConv2d
+from .layers import BatchNormReLU, KernelBatchNorm2d, KernelConv2d, KernelMaxPool2d
 
 TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output and every gradient
 # Layers as (in channels, out channels, kernel, stride, padding, bias, input_grad): an RGB first
@@ -49,11 +49,11 @@ def _stack(layers, make):
 
 
 def compare(library, layers, input_shape, seed=0):
-    """Relative errors of a stack of ``OneDNNConv2d`` layers (ReLU between) against the same stack of
+    """Relative errors of a stack of ``KernelConv2d`` layers (ReLU between) against the same stack of
     ``nn.Conv2d`` with the same weights, on a random input and a random output cotangent: "y", each
     parameter gradient by name, "dx" (if the first layer has ``input_grad``; else "dx_is_zero")."""
     rng = np.random.default_rng(seed)
-    ours = _stack(layers, lambda *a, input_grad, **k: OneDNNConv2d(library, *a, input_grad=input_grad, **k))
+    ours = _stack(layers, lambda *a, input_grad, **k: KernelConv2d(library, *a, input_grad=input_grad, **k))
     reference = _stack(layers, lambda *a, input_grad, **k: nn.Conv2d(*a, **k))
     for mine, theirs in zip(ours.get_parameters(), reference.get_parameters()):
         value = rng.standard_normal(theirs.shape).astype(np.float32) / np.sqrt(np.prod(theirs.shape[1:]))
@@ -188,7 +188,7 @@ def main(argv=None):
         for layers in (CHECK_LAYERS, [layer[:-1] + (True,) for layer in CHECK_LAYERS]):
             name, error = worst(compare(library, layers, CHECK_INPUT))
             if not error <= TOLERANCE:
-                raise AssertionError(f"{name} differs by {error:.2e} (relative)")
+                raise AssertionError(f"convolution {name} differs by {error:.2e} (relative)")
             largest = max(largest, error)
         for relu, shortcut in BATCHNORM_KINDS:
             name, error = worst(compare_batchnorm(library, CHECK_BATCHNORM, relu, shortcut))

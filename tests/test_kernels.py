@@ -11,91 +11,59 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_entry
-from src import conv_build
-from src.conv_build import KernelUnavailable
-from src.conv_engine import plain_convolutions, resolve_conv_engine
+from network_shapes import every_batchnorm, every_convolution
+from src.kernels import build as kernel_build
+from src.kernels.build import KernelUnavailable
+from src.kernels.engine import resolve_conv_engine
 from src.errors import UserError
 
 
 def kernel_or_skip():
     try:
-        return conv_build.kernel_library()
+        return kernel_build.kernel_library()
     except KernelUnavailable as err:
-        pytest.skip(f"the oneDNN kernel cannot be used here: {err}")
+        pytest.skip(f"the package's kernels cannot be used here: {err}")
 
 
-def network_layers(net, n_layer, width=1):
-    """Distinct (layer spec, input shape) of a network's convolutions, as conv_check.compare takes
-    them: (cin, cout, kernel, stride, padding, bias, input_grad), input (2, cin, side, side)."""
-    from mindspore import nn
-    from src.models import build_network, feature_side
-    with plain_convolutions():
-        model = build_network(net, n_layer, 10, width)
-    found = {}
-    for name, cell in model.cells_and_names():
-        if isinstance(cell, nn.Conv2d):
-            stride = cell.stride[0]
-            padding = 0 if cell.pad_mode == "valid" else cell.padding
-            first = cell.in_channels == 3
-            spec = (cell.in_channels, cell.out_channels, cell.kernel_size[0], stride, padding,
-                    cell.has_bias, not first)
-            found[spec] = (2, cell.in_channels, feature_side(net, name) * stride, feature_side(net, name) * stride)
-    return found
+def pytest_generate_tests(metafunc):
+    """The networks' convolution and BatchNorm shapes, found when these tests are collected (building
+    the networks takes a few seconds: not at import)."""
+    if "conv_spec" in metafunc.fixturenames:
+        metafunc.parametrize("conv_spec", sorted(every_convolution()), ids=lambda s: "c{}-{}_k{}s{}p{}{}{}".format(
+            *s[:5], "_bias" if s[5] else "", "" if s[6] else "_first"))
+    if "bn_shape" in metafunc.fixturenames:
+        metafunc.parametrize("bn_shape", sorted(every_batchnorm()), ids=lambda s: "c{}_side{}".format(s[1], s[2]))
 
 
-# VGG19 holds every VGG shape, ResNet8 every ResNet one; WRN at widths 1 and 8 (WRN28-1, WRN28-8).
-LAYERS = {}
-for _net in (("VGG", 19), ("ResNet", 8), ("WRN", 16, 1), ("WRN", 16, 8)):
-    LAYERS.update(network_layers(*_net))
-
-
-@pytest.mark.parametrize("spec", sorted(LAYERS), ids=lambda s: "c{}-{}_k{}s{}p{}{}{}".format(
-    *s[:5], "_bias" if s[5] else "", "" if s[6] else "_first"))
-def test_every_network_convolution_matches_nn_conv2d(spec):
+def test_every_network_convolution_matches_nn_conv2d(conv_spec):
     """Forward, input gradient and weight (and bias) gradients within 1e-5 relative of nn.Conv2d."""
-    from src.conv_check import TOLERANCE, compare, worst
+    from src.kernels.check import TOLERANCE, compare, worst
     library = kernel_or_skip()
-    errors = compare(library, [spec], LAYERS[spec])
-    assert "y" in errors and any(k.endswith("0.weight") for k in errors) and ("dx" in errors) == spec[6]
-    assert any(k.endswith("0.bias") for k in errors) == spec[5]
+    errors = compare(library, [conv_spec], every_convolution()[conv_spec])
+    assert "y" in errors and any(k.endswith("0.weight") for k in errors) and ("dx" in errors) == conv_spec[6]
+    assert any(k.endswith("0.bias") for k in errors) == conv_spec[5]
     name, error = worst(errors)
     assert error <= TOLERANCE, (name, error)
 
 
-def network_batchnorms(net, n_layer, width=1):
-    """Distinct [2, C, side, side] inputs of a network's BatchNorm layers."""
-    from mindspore import nn
-    from src.models import build_network, feature_side
-    with plain_convolutions():
-        model = build_network(net, n_layer, 10, width)
-    return {(2, cell.num_features, feature_side(net, name), feature_side(net, name))
-            for name, cell in model.cells_and_names() if isinstance(cell, nn.BatchNorm2d)}
-
-
-BATCHNORMS = set()
-for _net in (("VGG", 19), ("ResNet", 8), ("WRN", 16, 1), ("WRN", 16, 8)):
-    BATCHNORMS |= network_batchnorms(*_net)
-
-
 @pytest.mark.parametrize("relu, shortcut", [(False, False), (True, False), (True, True)],
                          ids=["bn", "bn_relu", "bn_add_relu"])
-@pytest.mark.parametrize("shape", sorted(BATCHNORMS), ids=lambda s: "c{}_side{}".format(s[1], s[2]))
-def test_every_network_batchnorm_matches_nn_batchnorm2d(shape, relu, shortcut):
+def test_every_network_batchnorm_matches_nn_batchnorm2d(bn_shape, relu, shortcut):
     """Training-mode output, input and parameter gradients, and moving statistics after two steps,
     then inference-mode output and gradients with those statistics, within 1e-5 relative of
     nn.BatchNorm2d (then the shortcut's sum and nn.ReLU, if fused) (WRN's pre-activation BatchNorms
     see a stage's input side: a few shapes are checked at a side they do not meet, which proves as
     much)."""
-    from src.conv_check import TOLERANCE, compare_batchnorm, worst
+    from src.kernels.check import TOLERANCE, compare_batchnorm, worst
     library = kernel_or_skip()
-    name, error = worst(compare_batchnorm(library, shape, relu, shortcut))
+    name, error = worst(compare_batchnorm(library, bn_shape, relu, shortcut))
     assert error <= TOLERANCE, (name, error)
 
 
 @pytest.mark.parametrize("shape", [(4, 64, 32, 32), (4, 128, 16, 16), (4, 256, 8, 8), (2, 3, 5, 7)])
 def test_max_pooling_equals_nn_maxpool2d(shape):
     """VGG's pooling shapes (and odd sides): output and gradient exactly nn.MaxPool2d's, ties included."""
-    from src.conv_check import compare_maxpool
+    from src.kernels.check import compare_maxpool
     library = kernel_or_skip()
     assert compare_maxpool(library, shape) == {"y": 0.0, "dx": 0.0}
 
@@ -103,7 +71,7 @@ def test_max_pooling_equals_nn_maxpool2d(shape):
 @contextlib.contextmanager
 def engine(name, library=None):
     """Networks built inside use ``name``'s convolutions."""
-    from src.conv_engine import _activate, _state
+    from src.kernels.engine import _activate, _state
     previous = _state["engine"], _state["library"]
     _activate(name, library)
     try:
@@ -122,7 +90,7 @@ def test_whole_network_gradients_match(net, n_layer, width):
     in their last bit, moves its gradients by up to 5e-3 (measured, WRN16-2); inference mode keeps
     the comparison at rounding level (about 4e-7 measured)."""
     import mindspore as ms
-    from src.conv_check import Projected
+    from src.kernels.check import Projected
     from src.models import build_network
     library = kernel_or_skip()
     rng = np.random.default_rng(0)
@@ -173,7 +141,7 @@ RUN = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", 
 
 @pytest.fixture(scope="module")
 def engine_runs(cifar100_dir, tmp_path_factory):
-    """run_classify.py, 2 epochs, deterministic: twice with the oneDNN kernel, once with MindSpore's."""
+    """run_classify.py, 2 epochs, deterministic: twice with the package's kernels, once with MindSpore's."""
     kernel_or_skip()
     root = tmp_path_factory.mktemp("engines")
     procs = {}
@@ -233,7 +201,8 @@ from mindspore import nn
 from src.models import build_network
 from src.teacher import Teacher
 from src.fold_bn import fold_batchnorm
-from src.train_step import DistillLoss, TrainStep
+from src.losses import DistillLoss
+from src.train_step import TrainStep
 x = ms.Tensor(np.random.rand(4, 3, 32, 32).astype(np.float32))
 y = ms.Tensor(np.arange(4).astype(np.int32))
 t = ms.Tensor(np.random.rand(4, 10).astype(np.float32))
@@ -247,7 +216,7 @@ for spec in (("VGG", 8, 1), ("ResNet", 8, 1), ("WRN", 16, 2)):
     net(x).asnumpy()
     teacher = build_network(*spec[:2], 10, spec[2])
     fold_batchnorm(teacher)
-    Teacher(teacher)(x.asnumpy()).asnumpy()
+    Teacher(teacher)(x.asnumpy())
 """
 
 
@@ -255,7 +224,7 @@ for spec in (("VGG", 8, 1), ("ResNet", 8, 1), ("WRN", 16, 2)):
 def test_no_convolution_runs_the_reference_kernel(engine):
     """oneDNN names each primitive it runs (ONEDNN_VERBOSE): training, evaluation and a folded
     MindSpore teacher of every network family. No convolution may run oneDNN's naive reference
-    kernel with either engine; with the oneDNN kernel (no ISA cap) no primitive at all may."""
+    kernel with either engine; with the package's kernels (no ISA cap) no primitive at all may."""
     if engine == "onednn":
         kernel_or_skip()
     env = dict(os.environ, GLOG_v="3", ONEDNN_VERBOSE="1")
@@ -271,21 +240,21 @@ def test_no_convolution_runs_the_reference_kernel(engine):
         assert not [",".join(f[5:8]) for f in executed if "ref" in f[6]]
 
 
-# -- where the kernel cannot be used ---------------------------------------------------------------
+# -- where the kernels cannot be used -------------------------------------------------------------
 def test_auto_falls_back_with_the_reason_and_onednn_refuses(monkeypatch):
     def unavailable(log=None):
         raise KernelUnavailable("no C++ compiler found (install g++, or set CXX)")
 
-    monkeypatch.setattr(conv_build, "kernel_library", unavailable)
+    monkeypatch.setattr(kernel_build, "kernel_library", unavailable)
     with engine("mindspore"):   # resolving activates the engine chosen; restored afterwards
         assert resolve_conv_engine("auto") == (
-            "mindspore", "conv engine: mindspore (the oneDNN kernel cannot be used: no C++ compiler "
+            "mindspore", "conv engine: mindspore (the package's kernels cannot be used: no C++ compiler "
                          "found (install g++, or set CXX))")
-        with pytest.raises(UserError, match=r"^--conv_engine onednn: the oneDNN kernel cannot be used here: "
+        with pytest.raises(UserError, match=r"^--conv_engine onednn: the package's kernels cannot be used here: "
                                             r"no C\+\+ compiler"):
             resolve_conv_engine("onednn")
         assert resolve_conv_engine("auto", "GPU") == ("mindspore", None)
-        with pytest.raises(UserError, match="^--conv_engine onednn: the oneDNN kernel runs on the CPU only"):
+        with pytest.raises(UserError, match="^--conv_engine onednn: the package's kernels run on the CPU only"):
             resolve_conv_engine("onednn", "Ascend")
         assert resolve_conv_engine("mindspore") == ("mindspore", None)
         with pytest.raises(UserError, match="^--conv_engine 'fast': expected one of auto, onednn, mindspore"):
@@ -294,57 +263,58 @@ def test_auto_falls_back_with_the_reason_and_onednn_refuses(monkeypatch):
 
 @pytest.mark.parametrize("system, machine, reason", [
     ("win32", "AMD64", "MindSpore runs custom CPU operators on Linux only"),
-    ("linux", "aarch64", "the kernel targets x86-64 processors, not aarch64"),
+    ("linux", "aarch64", "the kernels target x86-64 processors, not aarch64"),
 ])
-def test_platforms_without_the_kernel(monkeypatch, system, machine, reason):
-    monkeypatch.setattr(conv_build.sys, "platform", system)
-    monkeypatch.setattr(conv_build.platform, "machine", lambda: machine)
+def test_platforms_without_the_kernels(monkeypatch, system, machine, reason):
+    monkeypatch.setattr(kernel_build.sys, "platform", system)
+    monkeypatch.setattr(kernel_build.platform, "machine", lambda: machine)
     with pytest.raises(KernelUnavailable, match=f"^{reason}$"):
-        conv_build.kernel_library()
+        kernel_build.kernel_library()
 
 
 def test_no_compiler(monkeypatch):
-    if conv_build.platform_problem():
-        pytest.skip(conv_build.platform_problem())
+    if kernel_build.platform_problem():
+        pytest.skip(kernel_build.platform_problem())
     monkeypatch.setenv("CXX", "")
     monkeypatch.setenv("PATH", "")
     with pytest.raises(KernelUnavailable, match=r"^no C\+\+ compiler found \(install g\+\+, or set CXX\)$"):
-        conv_build.kernel_library()
+        kernel_build.kernel_library()
 
 
 def test_failed_build_or_check_leaves_no_cache_entry(tmp_path, monkeypatch):
     """A build error, or a library that fails its self-check, is reported in one line and leaves the
     cache as it was (no entry, no temporary folder); the next try builds again."""
-    if conv_build.platform_problem():
-        pytest.skip(conv_build.platform_problem())
+    if kernel_build.platform_problem():
+        pytest.skip(kernel_build.platform_problem())
     monkeypatch.setenv("ATS_CACHE_DIR", str(tmp_path / "cache"))
     broken = tmp_path / "src"
     broken.mkdir()
-    for name in conv_build.SOURCES:
+    for name in kernel_build.SOURCES:
         (broken / name).write_text("int broken( {\n" if name == "conv_kernel.cc" else "")
-    monkeypatch.setattr(conv_build, "SOURCE_DIR", str(broken))
+    monkeypatch.setattr(kernel_build, "SOURCE_DIR", str(broken))
     with pytest.raises(KernelUnavailable, match=r"^the C\+\+ build failed: .*conv_kernel\.cc:1:"):
-        conv_build.kernel_library()
+        kernel_build.kernel_library()
     assert os.listdir(tmp_path / "cache") == []
     monkeypatch.undo()
     monkeypatch.setenv("ATS_CACHE_DIR", str(tmp_path / "cache"))
 
     def failing_check(library):
-        raise KernelUnavailable("its self-check against nn.Conv2d failed (AssertionError: y differs)")
+        raise KernelUnavailable("their self-check against MindSpore's layers failed (AssertionError: "
+                                "convolution y differs)")
 
-    monkeypatch.setattr(conv_build, "self_check", failing_check)
-    with pytest.raises(KernelUnavailable, match="self-check against nn.Conv2d failed"):
-        conv_build.kernel_library()
+    monkeypatch.setattr(kernel_build, "self_check", failing_check)
+    with pytest.raises(KernelUnavailable, match="self-check against MindSpore's layers failed"):
+        kernel_build.kernel_library()
     assert os.listdir(tmp_path / "cache") == []
 
 
 def test_concurrent_first_builds_share_one_cache_entry(tmp_path):
     """Two processes building into an empty cache at once both get a checked library, and the cache
     ends with exactly one entry (the loser of the final rename discards its own copy)."""
-    if conv_build.platform_problem():
-        pytest.skip(conv_build.platform_problem())
+    if kernel_build.platform_problem():
+        pytest.skip(kernel_build.platform_problem())
     env = dict(os.environ, ATS_CACHE_DIR=str(tmp_path), GLOG_v="3")
-    code = "from src.conv_build import kernel_library; print(kernel_library())"
+    code = "from src.kernels.build import kernel_library; print(kernel_library())"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
