@@ -14,6 +14,7 @@ from .data import CROP_PAD, dataset_info
 from .errors import UserError
 from .teacher_cache import (FORMAT_VERSION, CacheUnusable, CachedTeacher, Layout, array_digest,
                             file_digest, open_store)
+from .run_files import ckpt_stem
 from .user_paths import join
 
 CACHE_SUFFIX = ".logits"
@@ -30,8 +31,7 @@ class TeacherCaches(NamedTuple):
 
 
 def cache_file(folder, t_ckpt, dataset, engine, t_input_norm):
-    stem = os.path.basename(t_ckpt)
-    stem = stem[:-len(".ckpt")] if stem.endswith(".ckpt") else stem
+    stem = ckpt_stem(os.path.basename(t_ckpt))
     return join(folder, f"{stem}.{dataset}-{engine}-{t_input_norm}{CACHE_SUFFIX}")
 
 
@@ -56,12 +56,12 @@ def cache_key(args, engine, train_images, test_images):
             "engine": engine}
 
 
-def open_teacher_caches(args, teacher, engine, conv_engine, train_images, test_images, note):
-    """The run's ``TeacherCaches`` over ``teacher`` (run by ``engine``), or None (``off``, or ``auto``
+def open_teacher_caches(args, teacher, conv_engine, train_images, test_images, note):
+    """The run's ``TeacherCaches`` over ``teacher``, or None (``off``, or ``auto``
     when the cache cannot be used: ``note`` gets one line why, and the teacher runs live). A FOLDER
     that cannot hold the cache is a UserError. ``note`` also gets where the cache is, its size and
     how full it is."""
-    setting = args.teacher_cache
+    setting, engine = args.teacher_cache, teacher.engine
     if setting == "off":
         return None
     explicit = setting != "auto"

@@ -76,7 +76,8 @@ def test_off_filling_and_reading_runs_end_bit_identical(cifar100_dir, teacher, t
 
 
 class FakeTeacher:
-    engine = "onnxruntime"
+    def __init__(self, engine):
+        self.engine = engine
 
     def __call__(self, images):
         return np.zeros((len(images), 100), np.float32)
@@ -90,7 +91,7 @@ def run_args(tmp_path, teacher, cache):
 def open_caches(tmp_path, teacher, cache, engine="onnxruntime"):
     notes = []
     images = np.zeros((4, 3, 32, 32), np.uint8)
-    caches = open_teacher_caches(run_args(tmp_path, teacher, cache), FakeTeacher(), engine, "onednn",
+    caches = open_teacher_caches(run_args(tmp_path, teacher, cache), FakeTeacher(engine), "onednn",
                                  images, images[:2], notes.append)
     return caches, notes
 
