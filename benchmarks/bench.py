@@ -129,7 +129,6 @@ def make_trainer(nets, train, test, opts, workdir):
     from src.classify import Classify
     from src.run_config import resolve_run
     from src.distill import Distill
-    from src.models import build_network
     from src.run_log import RunLog
     student = nets[-1]
     # Two epochs plus the timed steps: the learning-rate schedule must cover every step taken.

@@ -127,3 +127,15 @@ def test_a_retrained_teacher_replaces_its_stale_cache(tmp_path, teacher):
     caches.train.store.close()
     assert notes[0].endswith("made for another teacher, data or engine; replaced by an empty one")
     assert len([n for n in os.listdir(tmp_path) if n.endswith(".logits")]) == 1
+
+
+def test_analyze_teacher_reads_the_identity_views_from_the_cache(cifar100_dir, teacher, tmp_path, capsys):
+    import analyze_teacher
+    common = ["--data_dir", cifar100_dir, "--download", "False", "--t_net", "ResNet", "--t_n_layer", "8",
+              "--t_ckpt", teacher, "--split", "train", "--teacher_engine", "onnxruntime", "--taus", "1,4"]
+    tables = []
+    for run, cache in enumerate(("off", str(tmp_path / "cache"), str(tmp_path / "cache"))):
+        analyze_teacher.main(common + ["--teacher_cache", cache, "--out_dir", str(tmp_path / f"out{run}")])
+        tables.append((tmp_path / f"out{run}" / "teacher_stats.csv").read_text())
+    assert tables[0] == tables[1] == tables[2]
+    assert "256 of 41,572 teacher outputs stored" in capsys.readouterr().out   # the third run read them
