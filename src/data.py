@@ -94,8 +94,9 @@ def load_pickle(path):
 
 # ---------------------------------------------------------------------------------------------
 # Locating, downloading and extracting.
-def md5sum(path, chunk=1 << 20):
-    digest = hashlib.md5()
+def file_digest(path, algorithm="md5", chunk=1 << 20):
+    """Hex digest of a file's content (``algorithm``: a hashlib name)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
@@ -142,7 +143,7 @@ def download(url, dest, md5):
             os.remove(part)
         raise UserError(f"could not download {url} ({err}); download it by hand and point "
                         f"--data_dir at the folder holding it or its extracted contents") from None
-    actual = md5sum(part)
+    actual = file_digest(part)
     if actual != md5:
         os.remove(part)
         raise UserError(f"{url}: md5 {actual} does not match the expected {md5} "
@@ -152,7 +153,7 @@ def download(url, dest, md5):
 
 def verify_md5(path, md5):
     """Check an archive found in the data folder; the user's file is left in place either way."""
-    actual = md5sum(path)
+    actual = file_digest(path)
     if actual != md5:
         raise UserError(f"{path}: md5 {actual} does not match the expected {md5} (truncated or "
                         f"corrupt; delete it to download again, or replace it)")

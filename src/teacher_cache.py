@@ -53,15 +53,6 @@ class CacheUnusable(Exception):
     """The cache cannot be used (no room, a foreign file in its place, ...); the message says why."""
 
 
-def file_digest(path, chunk=1 << 22):
-    """sha256 of a file's content."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def array_digest(array):
     """sha256 of an array's dtype, shape and bytes."""
     array = np.ascontiguousarray(array)

@@ -10,10 +10,10 @@ images and normalisation, the augmentation's padding, the class count and the en
 import os
 from typing import NamedTuple
 
-from .data import CROP_PAD, dataset_info
+from .data import CROP_PAD, dataset_info, file_digest
 from .errors import UserError
 from .teacher_cache import (FORMAT_VERSION, CacheUnusable, CachedTeacher, Layout, array_digest,
-                            file_digest, open_store)
+                            open_store)
 from .run_files import ckpt_stem
 from .user_paths import join
 
@@ -47,7 +47,7 @@ def engine_id(engine, conv_engine):
 
 def cache_key(args, engine, train_images, test_images):
     info = dataset_info(args.dataset)
-    return {"format": FORMAT_VERSION, "teacher_sha256": file_digest(args.t_ckpt),
+    return {"format": FORMAT_VERSION, "teacher_sha256": file_digest(args.t_ckpt, "sha256"),
             "t_net": args.t_net, "t_n_layer": args.t_n_layer, "t_width": args.t_width,
             "t_input_norm": args.t_input_norm, "n_classes": args.n_classes, "dataset": args.dataset,
             "train_images_sha256": array_digest(train_images),
