@@ -235,8 +235,12 @@ class LogitStore:
         self.file = open(path, "r+b", buffering=0)
         self.repaired = 0     # entries found written but failing their marker, since opened
 
+    @property
+    def closed(self):
+        return self.file.closed
+
     def close(self):
-        if not self.file.closed:
+        if not self.closed:
             self.file.close()
             self.lock.close()
 
@@ -318,9 +322,8 @@ class CachedTeacher:
         self.reported_repairs = 0
 
     def __call__(self, images, views):
-        n = len(images)
-        self.seen += n
-        if self.store is None:
+        self.seen += len(images)
+        if self.store is None or self.store.closed:     # given up, here or by its other split
             return self.teacher(images)
         try:
             out, found = self.store.read(self.split, views.index, views.view)
