@@ -18,6 +18,7 @@ Writers (two runs, msrun's ranks, a sweep and a single run) take an OS file lock
 for each batch they store and for creating or replacing the file; the OS releases it when a process
 dies. Readers take none: a concurrent write is at worst seen as a missing entry.
 """
+import glob
 import hashlib
 import json
 import os
@@ -165,7 +166,7 @@ def disk_free(folder):
 
 
 def allocate(path, size):
-    """Give the open file ``path`` its whole size on disk now (ENOSPC here, not in a later write)."""
+    """Give the file ``path`` its whole size on disk now (ENOSPC here, not in a later write)."""
     with open(path, "r+b") as f:
         if hasattr(os, "posix_fallocate"):
             os.posix_fallocate(f.fileno(), 0, size)
@@ -176,7 +177,10 @@ def allocate(path, size):
 
 
 def create(path, layout, key):
-    """Write a new empty cache to a temporary name and rename it to ``path`` once complete."""
+    """Write a new empty cache to a temporary name and rename it to ``path`` once complete. Called
+    under the lock: a temporary file already there is a killed creator's, and is removed first."""
+    for leftover in glob.glob(f"{glob.escape(path)}.*.tmp"):
+        os.remove(leftover)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:

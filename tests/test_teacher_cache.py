@@ -179,7 +179,11 @@ def test_truncated_damaged_stale_and_foreign_files(tmp_path, layout):
         "damaged (bad header or length); replaced by an empty one",
         "damaged (bad header or length); replaced by an empty one",
         "made for another teacher, data or engine; replaced by an empty one"]
+    notes.clear()
     assert sorted(os.listdir(tmp_path)) == ["t.logits", "t.logits.lock"]   # nothing left beside it
+    (tmp_path / "t.logits.999.tmp").write_bytes(b"half a cache, its creator killed")
+    opened(tmp_path, layout, key=dict(KEY, teacher="retrained again"), notes=notes).close()
+    assert sorted(os.listdir(tmp_path)) == ["t.logits", "t.logits.lock"]
     foreign = tmp_path / "mine.ckpt"
     foreign.write_bytes(b"a user's file")
     with pytest.raises(CacheUnusable, match="is not a teacher cache"):
