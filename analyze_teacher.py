@@ -1,6 +1,7 @@
 """Wrong-class statistics of trained teachers under TS and ATS over a temperature grid (paper Fig. 7)."""
 import json
 import os
+from types import SimpleNamespace
 
 from src.cli import Parser, add_data_flags, positive
 from src.data import INPUT_NORMS
@@ -8,6 +9,7 @@ from src.device import DEVICES
 from src.errors import UserError, run_main
 from src.files import ensure_writable_dir, write_text_atomic
 from src.models import MODELS, check_network, default_net_name
+from src.onnx_teacher import TEACHER_ENGINES
 from src.output_guard import keep_before_writing
 from src.run_files import network_ckpt_name
 from src.run_summary import write_csv_atomic
@@ -52,6 +54,13 @@ def build_parser():
     p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
                    help="input normalisation the teachers were trained with: dataset (this "
                         "package's) or imagenet (the authors' PyTorch teachers)")
+    p.add_argument("--teacher_engine", default="mindspore", choices=TEACHER_ENGINES,
+                   help="what runs the teachers (as run_distill.py's flag)")
+    p.add_argument("--teacher_cache", default="off", metavar="off|auto|FOLDER",
+                   help="read (and add to) run_distill.py's cache of the teacher's logits, where "
+                        "the images as they are (no crop offset, no flip) are one of the views: "
+                        "auto (beside the teacher checkpoint) or a FOLDER; it needs the engine "
+                        "run_distill.py used (--teacher_engine auto)")
     p.add_argument("--batch_size", type=positive(int), default=500, help="images per forward batch")
     p.add_argument("--out_dir", default=below_cwd("outputs", "teacher_stats"),
                    help="folder receiving teacher_stats.csv/.json/.png/.pdf")
@@ -85,6 +94,24 @@ def teacher_specs(args):
     return specs
 
 
+def teacher_logits(targs, loader, split, splits, conv_engine):
+    """Logits and labels of one forward pass over ``loader`` (every tau reuses it): live, or through
+    the teacher cache (``splits``: both splits' images and labels, which its key covers)."""
+    from src.teacher import frozen_teacher, load_teacher
+    from src.teacher_cache_run import open_teacher_caches
+    from src.teacher_stats import collect_logits
+    if targs.teacher_cache == "off":
+        teacher = load_teacher(targs.t_net, targs.t_n_layer, targs.n_classes, targs.t_width,
+                               targs.t_ckpt, engine=targs.teacher_engine)
+        return collect_logits(teacher, loader)
+    teacher = frozen_teacher(targs, print)
+    caches = open_teacher_caches(targs, teacher, conv_engine, splits["train"][0], splits["test"][0],
+                                 print)
+    if caches is None:
+        return collect_logits(teacher, loader)
+    return collect_logits(getattr(caches, split), loader, with_views=True)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     specs = teacher_specs(args)
@@ -93,22 +120,27 @@ def main(argv=None):
     pyplot()
     from src.data import BatchLoader, Normalizer, dataset_info, load_split, normalization_stats, prepare_dataset
     from src.device import setup_device
-    from src.teacher import load_teacher
-    from src.teacher_stats import collect_logits
     info = dataset_info(args.dataset)
     n_classes = args.n_classes or info.n_classes
     if n_classes < info.n_classes:
         raise UserError(f"--n_classes {n_classes}: {args.dataset} has {info.n_classes} classes")
-    setup_device(args.device_target, seed=0)
+    conv_engine, _ = setup_device(args.device_target, seed=0)
     folder = prepare_dataset(args.data_dir, args.dataset, args.download)
-    images, labels = load_split(folder, args.dataset, args.split, n_classes)
-    loader = BatchLoader(images, labels, args.batch_size, Normalizer(*normalization_stats(info, args.t_input_norm)),
+    splits = {split: load_split(folder, args.dataset, split, n_classes) for split in ("train", "test")}
+    images, labels = splits[args.split]
+    # Through the cache the teachers see what run_distill.py's do: the dataset's normalisation,
+    # renormalised for the teacher (teacher.frozen_teacher).
+    norm = args.t_input_norm if args.teacher_cache == "off" else "dataset"
+    loader = BatchLoader(images, labels, args.batch_size, Normalizer(*normalization_stats(info, norm)),
                          train=False)
     factors = (args.ats_tp_factor, args.ats_t_factor)
     rows = []
     for s in specs:
-        teacher = load_teacher(s["t_net"], s["t_n_layer"], n_classes, s["t_width"], s["t_ckpt"])
-        logits, y = collect_logits(teacher, loader)    # one forward pass; every tau reuses it
+        teacher_args = SimpleNamespace(**{k: s[k] for k in TEACHER_FLAGS}, n_classes=n_classes,
+                                       dataset=args.dataset, t_input_norm=args.t_input_norm,
+                                       teacher_engine=args.teacher_engine, teacher_cache=args.teacher_cache,
+                                       device_target=args.device_target, deterministic=False)
+        logits, y = teacher_logits(teacher_args, loader, args.split, splits, conv_engine)
         table = temperature_table(logits, y, args.taus, factors, teacher=s["label"])
         rows += [{**r, "ckpt": s["t_ckpt"], "split": args.split} for r in table]
         raw = wrong_class_stats(logits, y, 1.0, 1.0)

@@ -33,6 +33,11 @@ def build_parser():
     p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
                    help="input normalisation the teacher was trained with: dataset (this package's "
                         "teachers) or imagenet (the authors' PyTorch teachers, see convert_torch.py)")
+    p.add_argument("--teacher_cache", default="auto", metavar="auto|off|FOLDER",
+                   help="cache of the teacher's logits per training image and augmentation, shared "
+                        "by every run of the same teacher and data: auto (beside the teacher "
+                        "checkpoint; if it cannot be used there, the teacher runs live), off, or a "
+                        "folder to keep it in (an error if it cannot be used there)")
     add_train_flags(p, log_name="student-kd-ats.log", ckpt_name=None)
     return p
 
@@ -43,17 +48,22 @@ def main(argv=None):
     from src.models import build_network
     from src.run_setup import prepare_run
     from src.teacher import frozen_teacher
+    from src.teacher_cache_run import open_teacher_caches
     args = config.args
     with prepare_run(config) as run:
         teacher = frozen_teacher(args, run.log.message, run.dist)
         tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
         run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
                         f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")
+        caches = open_teacher_caches(args, teacher, run.conv_engine, run.train.images, run.test.images,
+                                     run.log.message)
         if not config.resume:
-            run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy "
-                            f"{evaluate(teacher, run.test)[0]:.4f}")
+            accuracy = (evaluate(caches.test, run.test, with_views=True) if caches
+                        else evaluate(teacher, run.test))[0]
+            run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy {accuracy:.4f}")
         net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-        trainer = Distill(net, teacher, run.train, run.test, args, config.files, run.log, run.dist)
+        trainer = Distill(net, teacher, run.train, run.test, args, config.files, run.log, run.dist,
+                          cache=caches.train if caches else None)
         if config.resume:
             trainer.resume(config.resume)
         trainer.fit()

@@ -8,7 +8,8 @@ CIFAR-100's size (32x32, 100 classes), in a fresh process of its own so that its
 own. Step cases: a warm-up (graph compilation), then the median time of ``--steps`` steps. The
 FLOP-based limit is the machine's measured float32 GEMM rate (NumPy matmul) divided by the FLOPs one
 image needs: forward = 2 x multiply-adds of the convolutions and linear layers, a training step
-3 x forward, a distillation step the student's training step plus the teacher's forward.
+3 x forward, a distillation step the student's training step plus the teacher's forward (a
+``_cached`` step, whose teacher logits come from a full teacher cache, only the student's).
 One line per case: ``case=... img_per_s=... peak_mb=... limit_img_per_s=... fraction=...``.
 """
 import argparse
@@ -26,15 +27,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))   # network_shapes: the layers' feature-map sides
 
-# case -> (kind, network(s)); a network is (--net, --n_layer).
+# case -> (kind, network(s)); a network is (--net, --n_layer) or (--net, --n_layer, --width).
+# ``distill_cached``: the step with the teacher's logits read from a full teacher cache;
+# ``epoch_filling``: a live epoch, then the same epoch again filling an empty teacher cache.
 CASES = {
     "distill_r14_vgg8": ("distill", ("ResNet", 14), ("VGG", 8)),
     "distill_r110_vgg8": ("distill", ("ResNet", 110), ("VGG", 8)),
+    "distill_r110_vgg8_cached": ("distill_cached", ("ResNet", 110), ("VGG", 8)),
+    "distill_wrn28_8_vgg8": ("distill", ("WRN", 28, 8), ("VGG", 8)),
+    "distill_wrn28_8_vgg8_cached": ("distill_cached", ("WRN", 28, 8), ("VGG", 8)),
     "train_vgg8": ("train", ("VGG", 8)),
     "train_r110": ("train", ("ResNet", 110)),
     "eval_r110": ("eval", ("ResNet", 110)),
     "teacher_r110": ("teacher", ("ResNet", 110)),
     "epoch_distill_r110_vgg8": ("epoch", ("ResNet", 110), ("VGG", 8)),
+    "epoch_distill_r110_vgg8_filling": ("epoch_filling", ("ResNet", 110), ("VGG", 8)),
 }
 N_CLASSES = 100
 def peak_mb():
@@ -82,6 +89,11 @@ def forward_flops(kind, net):
     return 2 * macs
 
 
+def network(spec):
+    from src.models import build_network
+    return build_network(spec[0], spec[1], N_CLASSES, *spec[2:])
+
+
 # -- one case, in its own process ----------------------------------------------------------------
 def generated_loaders(n_train, n_test, batch_size, eval_batch_size):
     """``BatchLoader``s over random uint8 images with CIFAR-100's shape, labels and normalisation."""
@@ -101,12 +113,12 @@ def make_teacher(net, opts, workdir):
     """``load_teacher`` on a checkpoint of a freshly initialised network (speed does not depend on
     the weights' values)."""
     from src.checkpoint import save_atomic
-    from src.models import build_network
     from src.teacher import load_teacher, resolve_engine
     ckpt = os.path.join(workdir, "teacher.ckpt")
-    save_atomic(build_network(*net, N_CLASSES), ckpt)
+    save_atomic(network(net), ckpt)
     engine, _ = resolve_engine(opts.teacher_engine)
-    return load_teacher(*net, N_CLASSES, 1, ckpt, engine=engine, fold_bn=opts.fold_bn), ckpt
+    width = net[2] if len(net) > 2 else 1
+    return load_teacher(net[0], net[1], N_CLASSES, width, ckpt, engine=engine, fold_bn=opts.fold_bn), ckpt
 
 
 def make_trainer(nets, train, test, opts, workdir):
@@ -117,7 +129,6 @@ def make_trainer(nets, train, test, opts, workdir):
     from src.classify import Classify
     from src.run_config import resolve_run
     from src.distill import Distill
-    from src.models import build_network
     from src.run_log import RunLog
     student = nets[-1]
     # Two epochs plus the timed steps: the learning-rate schedule must cover every step taken.
@@ -126,15 +137,24 @@ def make_trainer(nets, train, test, opts, workdir):
              "--log_dir", workdir, "--batch_size", str(opts.batch_size),
              "--eval_batch_size", str(opts.eval_batch_size), "--epoches", str(epochs), "--seed", "0",
              "--ckpt_name", "bench.ckpt"]
-    net = build_network(*student, N_CLASSES)
+    net = network(student)
     log = RunLog(None, None, None, enabled=False)
     if len(nets) == 1:
         config = resolve_run(run_classify.build_parser().parse_args(flags))
         return Classify(net, train, test, config.args, config.files, log)
     teacher, ckpt = make_teacher(nets[0], opts, workdir)
     config = resolve_run(run_distill.build_parser().parse_args(
-        flags + ["--t_net", nets[0][0], "--t_n_layer", str(nets[0][1]), "--t_ckpt", ckpt]), distill=True)
+        flags + ["--t_net", nets[0][0], "--t_n_layer", str(nets[0][1]),
+                 "--t_width", str(nets[0][2] if len(nets[0]) > 2 else 1), "--t_ckpt", ckpt]), distill=True)
     return Distill(net, teacher, train, test, config.args, config.files, log)
+
+
+def empty_cache(teacher, train, workdir):
+    """An empty teacher cache of the training images in ``workdir``, in front of ``teacher``."""
+    from src.teacher_cache import CachedTeacher, Layout, open_store
+    path = os.path.join(workdir, f"teacher-{time.monotonic_ns()}.logits")
+    store = open_store(path, Layout(len(train.labels), 0, N_CLASSES), {"bench": path}, print)
+    return CachedTeacher(teacher, store, "train", print)
 
 
 def time_steps(trainer, batches, warmup, steps):
@@ -144,9 +164,9 @@ def time_steps(trainer, batches, warmup, steps):
     trainer.step.set_train(True)
     total, teacher = [], []
     for i in range(warmup + steps):
-        images, labels = batches[i % len(batches)]
+        images, labels, views = batches[i % len(batches)]
         start = time.perf_counter()
-        extra = trainer.extra_inputs(images)
+        extra = trainer.extra_inputs(images, views)
         mid = time.perf_counter()
         trainer.step(ms.Tensor(images), ms.Tensor(labels), *extra).asnumpy()
         if i >= warmup:
@@ -170,12 +190,11 @@ def time_forward(forward, batches, warmup, steps):
 def run_case(case, opts):
     """Measure one case in this process; returns its fields (img_per_s, gflop_per_img, ...)."""
     from src.device import setup_device
-    from src.models import build_network
     engine, note = setup_device("CPU", 0, conv_engine=opts.conv_engine)
     if note:
         print(note, file=sys.stderr)
     kind, *nets = CASES[case]
-    flops = [forward_flops(n[0], build_network(*n, N_CLASSES)) for n in nets]
+    flops = [forward_flops(n[0], network(n)) for n in nets]
     fields = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         if kind in ("eval", "teacher"):
@@ -183,7 +202,7 @@ def run_case(case, opts):
             batches = list(generated_loaders(1, 2 * size, size, size)[1].epoch())
             if kind == "eval":
                 from src.evaluate import cell_forward
-                net = build_network(*nets[0], N_CLASSES)
+                net = network(nets[0])
                 net.set_train(False)
                 forward = cell_forward(net)
             else:
@@ -192,14 +211,34 @@ def run_case(case, opts):
             fields["img_per_s"], fields["best_img_per_s"] = size / median, size / best
             per_image = flops[0]
         else:
-            # Training FLOPs: the student's forward and backward (3 x forward), the teacher's forward.
-            per_image = 3 * flops[-1] + sum(flops[:-1])
-            n_train = opts.epoch_train if kind == "epoch" else 4 * opts.batch_size
+            # Training FLOPs: the student's forward and backward (3 x forward), the teacher's forward
+            # (none when a full cache serves the teacher's logits).
+            per_image = 3 * flops[-1] + (0 if kind == "distill_cached" else sum(flops[:-1]))
+            n_train = opts.epoch_train if kind.startswith("epoch") else 4 * opts.batch_size
             train, test = generated_loaders(n_train, opts.epoch_test, opts.batch_size,
                                             opts.eval_batch_size)
             trainer = make_trainer(nets, train, test, opts, workdir)
-            batches = list(train.epoch(0))[:4]
-            if kind == "epoch":
+            batches = list(train.epoch(0, with_views=True))[:4]
+            if kind == "distill_cached":
+                trainer.cache = empty_cache(trainer.teacher, train, workdir)
+                for images, _, views in batches:
+                    trainer.extra_inputs(images, views)     # the timed steps then read every row
+            if kind == "epoch_filling":
+                # The last epoch of the schedule twice after a compiling one: live, then filling an
+                # empty cache (the same views, so every row is missing at first).
+                trainer.start_epoch = trainer.args.epoches - 2
+                trainer.fit()
+                live = trainer.history[-1]
+                trainer.cache = empty_cache(trainer.teacher, train, workdir)
+                trainer.start_epoch = trainer.args.epoches - 1
+                trainer.fit()
+                filling = trainer.history[-1]
+                fields["img_per_s"] = n_train / filling["epoch_seconds"]
+                fields["live_img_per_s"] = n_train / live["epoch_seconds"]
+                fields["of_live"] = fields["img_per_s"] / fields["live_img_per_s"]
+                fields["served"] = filling["teacher_cache_served"]
+                per_image += flops[-1] * opts.epoch_test / n_train
+            elif kind == "epoch":
                 # fit() runs the last two epochs of the schedule: the first compiles every graph,
                 # the second is timed; the schedule still covers the pure steps timed after them.
                 trainer.start_epoch = trainer.args.epoches - 2
@@ -216,8 +255,8 @@ def run_case(case, opts):
                 fields["img_per_s"] = opts.batch_size / step_s
                 fields["best_img_per_s"] = opts.batch_size / best_s
                 fields["step_ms"] = 1000 * step_s
-                if kind == "distill":
-                    fields["teacher_ms"] = 1000 * teacher_s
+                if kind.startswith("distill"):
+                    fields["teacher_ms"] = 1000 * teacher_s     # the cache's read when cached
     fields["conv_engine"] = engine
     fields["peak_mb"] = peak_mb()
     # The machine may be shared: its load and GEMM rate right after the timing say how much.

@@ -47,8 +47,9 @@ class Classify:
     def make_loss(self):
         return ClassifyLoss()
 
-    def extra_inputs(self, images):
-        """Inputs of the loss beyond (logits, labels), computed from the batch's images."""
+    def extra_inputs(self, images, views):
+        """Inputs of the loss beyond (logits, labels), computed from the batch's images (``views``:
+        which image and augmentation each row is)."""
         return ()
 
     def resume_keys(self):
@@ -98,8 +99,8 @@ class Classify:
         seen = 0
         started = time.perf_counter()
         bar = self.log.progress(len(self.train_loader), f"epoch {epoch + 1}/{self.args.epoches}")
-        for images, labels in self.train_loader.epoch(epoch):
-            out = self.step(ms.Tensor(images), ms.Tensor(labels), *self.extra_inputs(images)).asnumpy()
+        for images, labels, views in self.train_loader.epoch(epoch, with_views=True):
+            out = self.step(ms.Tensor(images), ms.Tensor(labels), *self.extra_inputs(images, views)).asnumpy()
             step = dict(zip(STEP_OUTPUTS, map(float, out)))
             n = len(labels)
             for key in ("loss", "ce", "kd"):

@@ -8,6 +8,7 @@ import tarfile
 import threading
 import urllib.request
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -93,8 +94,9 @@ def load_pickle(path):
 
 # ---------------------------------------------------------------------------------------------
 # Locating, downloading and extracting.
-def md5sum(path, chunk=1 << 20):
-    digest = hashlib.md5()
+def file_digest(path, algorithm="md5", chunk=1 << 20):
+    """Hex digest of a file's content (``algorithm``: a hashlib name)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
@@ -141,7 +143,7 @@ def download(url, dest, md5):
             os.remove(part)
         raise UserError(f"could not download {url} ({err}); download it by hand and point "
                         f"--data_dir at the folder holding it or its extracted contents") from None
-    actual = md5sum(part)
+    actual = file_digest(part)
     if actual != md5:
         os.remove(part)
         raise UserError(f"{url}: md5 {actual} does not match the expected {md5} "
@@ -151,7 +153,7 @@ def download(url, dest, md5):
 
 def verify_md5(path, md5):
     """Check an archive found in the data folder; the user's file is left in place either way."""
-    actual = md5sum(path)
+    actual = file_digest(path)
     if actual != md5:
         raise UserError(f"{path}: md5 {actual} does not match the expected {md5} (truncated or "
                         f"corrupt; delete it to download again, or replace it)")
@@ -238,18 +240,46 @@ def load_class_names(folder, dataset):
 
 # ---------------------------------------------------------------------------------------------
 # Batching and augmentation (vectorised NumPy).
-def random_crop_flip(images, rng, pad=4):
-    """Random 32x32 crop of the zero-padded images, then a random horizontal flip, per image."""
-    n, c, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+CROP_PAD = 4     # zero padding around each image before the 32x32 crop
+# The augmentation's outcomes: a crop offset (dy, dx) in 0..2*pad each, and a flip or not.
+CROP_OFFSETS = 2 * CROP_PAD + 1
+VIEWS_PER_IMAGE = CROP_OFFSETS * CROP_OFFSETS * 2                        # 162
+IDENTITY_VIEW = (CROP_PAD * CROP_OFFSETS + CROP_PAD) * 2                # the image as it is
+
+
+def view_number(dy, dx, flip):
+    """The augmentation outcome (dy, dx, flip) as one number in 0..VIEWS_PER_IMAGE-1."""
+    return (np.asarray(dy) * CROP_OFFSETS + np.asarray(dx)) * 2 + np.asarray(flip, dtype=np.int64)
+
+
+def draw_views(rng, n, pad=CROP_PAD):
+    """Per image a crop offset (dy, dx) and a flip, drawn from ``rng``."""
     dy = rng.integers(0, 2 * pad + 1, size=n)
     dx = rng.integers(0, 2 * pad + 1, size=n)
     flip = rng.random(n) < 0.5
+    return dy, dx, flip
+
+
+def crop_flip(images, dy, dx, flip, pad=CROP_PAD):
+    """Per image the 32x32 crop at (dy, dx) of the zero-padded image, flipped horizontally if ``flip``."""
+    n, c, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     rows = dy[:, None] + np.arange(h)                                    # (n, h)
     cols = dx[:, None] + np.arange(w)                                    # (n, w)
     cols = np.where(flip[:, None], cols[:, ::-1], cols)
     return padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_crop_flip(images, rng, pad=CROP_PAD):
+    """Random 32x32 crop of the zero-padded images, then a random horizontal flip, per image."""
+    return crop_flip(images, *draw_views(rng, len(images), pad), pad=pad)
+
+
+class BatchViews(NamedTuple):
+    """Which image (row of the loader's images) and which augmentation outcome each batch row is."""
+    index: np.ndarray     # int64 (N,)
+    view: np.ndarray      # int64 (N,), view_number(dy, dx, flip); IDENTITY_VIEW without augmentation
 
 
 class Normalizer:
@@ -292,14 +322,19 @@ class BatchLoader:
             if self.train:
                 # Augment the whole global batch, then slice: the draws then do not depend on the
                 # number of shards, and N ranks see exactly the batch one process would.
-                x = random_crop_flip(x, rng)
+                dy, dx, flip = draw_views(rng, len(idx))
+                x = crop_flip(x, dy, dx, flip)
+                view = view_number(dy, dx, flip)
+            else:
+                view = np.full(len(idx), IDENTITY_VIEW, np.int64)
             if self.num_shards > 1:
                 part = np.array_split(np.arange(len(idx)), self.num_shards)[self.shard_id]
-                x, idx = x[part], idx[part]
-            yield self.normalizer(x), self.labels[idx]
+                x, idx, view = x[part], idx[part], view[part]
+            yield self.normalizer(x), self.labels[idx], BatchViews(idx.astype(np.int64), view)
 
-    def epoch(self, epoch=0):
-        """Iterate over one epoch's batches, prepared ``prefetch`` batches ahead in a thread."""
+    def epoch(self, epoch=0, with_views=False):
+        """Iterate over one epoch's batches, prepared ``prefetch`` batches ahead in a thread: (images,
+        labels), or with ``with_views`` (images, labels, BatchViews)."""
         q = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         end = object()
@@ -324,7 +359,7 @@ class BatchLoader:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield item if with_views else item[:2]
         finally:
             stop.set()
             while thread.is_alive():

@@ -63,4 +63,5 @@ def _set_up(config):
     log.start(vars(args), env, resumed_from=config.resume)
     if note:
         log.message(note)
-    return SimpleNamespace(dist=dist, train=train, test=test, log=log, data_folder=folder)
+    return SimpleNamespace(dist=dist, train=train, test=test, log=log, data_folder=folder,
+                           conv_engine=conv_engine)

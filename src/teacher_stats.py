@@ -80,11 +80,12 @@ def temperature_table(logits, labels, taus, ats_factors=ATS_FACTORS, teacher="te
     return rows
 
 
-def collect_logits(forward, loader):
+def collect_logits(forward, loader, with_views=False):
     """Logits (float32 N x C) and labels of every batch of ``loader`` (in order), from ``forward``
-    (NumPy batch -> NumPy logits, as every teacher)."""
+    (NumPy batch -> NumPy logits, as every teacher; ``with_views``: it also takes the batch's
+    ``BatchViews``, as a cached teacher)."""
     logits, labels = [], []
-    for x, y in loader.epoch():
-        logits.append(forward(x))
+    for x, y, *views in loader.epoch(with_views=with_views):
+        logits.append(forward(x, *views))
         labels.append(y)
     return np.concatenate(logits), np.concatenate(labels)
