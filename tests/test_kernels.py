@@ -25,8 +25,8 @@ def kernel_or_skip():
     except KernelUnavailable as err:
         pytest.skip(f"the package's kernels cannot be used here: {err}")
     if not attached(library):
-        pytest.skip(f"MindSpore on Windows calls the kernels only if they are attached before its first operator "
-                    f"(conftest's setup_device did not choose them)")
+        pytest.skip("MindSpore on Windows calls the kernels only if they are attached before its first operator "
+                    "(conftest's setup_device did not choose them)")
     return library
 
 
