@@ -2,12 +2,13 @@
 import json
 import os
 
-from src.cli import Parser, add_data_flags, ensure_writable_dir, positive
+from src.cli import Parser, add_data_flags, positive
 from src.data import INPUT_NORMS
 from src.device import DEVICES
 from src.errors import UserError, run_main
+from src.files import ensure_writable_dir, write_text_atomic
 from src.models import MODELS, check_network, default_net_name
-from src.run_log import write_text_atomic
+from src.run_files import network_ckpt_name
 from src.run_summary import write_csv_atomic
 from src.sweep import positive_floats
 from src.teacher_stats import ATS_FACTORS, AUTHORS_TAUS, temperature_table, wrong_class_stats
@@ -72,7 +73,7 @@ def teacher_specs(args):
         check_network(spec["t_net"], spec["t_n_layer"], "--t_net")
         spec["t_net_name"] = spec["t_net_name"] or default_net_name(spec["t_net"], spec["t_n_layer"],
                                                                     spec["t_width"])
-        spec["t_ckpt"] = spec["t_ckpt"] or join(args.ckpt_dir, f"{args.dataset}-{spec['t_net_name']}.ckpt")
+        spec["t_ckpt"] = spec["t_ckpt"] or join(args.ckpt_dir, network_ckpt_name(args.dataset, spec["t_net_name"]))
         if not os.path.isfile(spec["t_ckpt"]):
             raise UserError(f"teacher checkpoint --t_ckpt {spec['t_ckpt']} not found")
         specs.append(spec)

@@ -3,10 +3,12 @@ MindSpore checkpoint of ours, under the name run_distill.py looks for a teacher.
 import os
 
 from src.checkpoint import save_atomic
-from src.cli import Parser, ensure_writable_dir, positive, str2bool
+from src.cli import Parser, positive, str2bool
 from src.data import DATASETS, dataset_info
 from src.errors import UserError, run_main
+from src.files import ensure_writable_dir
 from src.models import MODELS, build_network, check_network, default_net_name
+from src.run_files import network_ckpt_name, with_ckpt_suffix
 from src.torch_checkpoint import load_torch_state
 from src.user_paths import below_cwd, join
 
@@ -38,8 +40,7 @@ def main(argv=None):
     check_network(args.net, args.n_layer)
     net_name = args.net_name or default_net_name(args.net, args.n_layer, args.width)
     n_classes = args.n_classes or dataset_info(args.dataset).n_classes
-    name = args.ckpt_name or f"{args.dataset}-{net_name}.ckpt"
-    out = join(args.ckpt_dir, name if name.endswith(".ckpt") else f"{name}.ckpt")
+    out = join(args.ckpt_dir, with_ckpt_suffix(args.ckpt_name or network_ckpt_name(args.dataset, net_name)))
     if os.path.exists(out) and not args.overwrite:
         raise UserError(f"{out} already exists: pass --overwrite True to replace it, or choose "
                         f"another --ckpt_name")

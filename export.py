@@ -1,13 +1,15 @@
 """Export a trained checkpoint (student or teacher) to MindIR, or ONNX, for CPU inference."""
 import os
 
-from src.cli import Parser, add_net_flags, ensure_writable_dir, positive
+from src.cli import Parser, add_net_flags, positive
 from src.data import DATASETS, dataset_info
 from src.device import DEVICES, setup_device
-from src.distill import KD_WAYS
 from src.errors import run_main
-from src.export_model import SUFFIXES, default_ckpt_name, export_network, export_path, load_trained
+from src.export_model import export_network, load_trained
+from src.files import ensure_writable_dir
+from src.losses import KD_WAYS
 from src.models import check_network, default_net_name
+from src.run_files import EXPORT_SUFFIXES, export_path, trained_ckpt_name, with_ckpt_suffix
 from src.user_paths import below_cwd, join
 
 
@@ -33,7 +35,7 @@ def build_parser():
                    help="checkpoint file name(s) in --ckpt_dir, each exported (default: "
                         "{dataset}-{net_name}.ckpt, the spec's name of a network trained alone; "
                         "see --t_net_name)")
-    p.add_argument("--file_format", default="MINDIR", choices=sorted(SUFFIXES), help="export format")
+    p.add_argument("--file_format", default="MINDIR", choices=sorted(EXPORT_SUFFIXES), help="export format")
     return p
 
 
@@ -41,11 +43,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     check_network(args.net, args.n_layer)
     net_name = args.net_name or default_net_name(args.net, args.n_layer, args.width)
-    names = args.ckpt_name or [default_ckpt_name(args.dataset, net_name, args.t_net_name, args.kd_way)]
+    names = args.ckpt_name or [trained_ckpt_name(args.dataset, net_name, args.t_net_name, args.kd_way)]
     n_classes = args.n_classes or dataset_info(args.dataset).n_classes
     setup_device(args.device, device_id=args.device_id)
     for name in names:
-        ckpt = join(args.ckpt_dir, name if name.endswith(".ckpt") else name + ".ckpt")
+        ckpt = join(args.ckpt_dir, with_ckpt_suffix(name))
         net = load_trained(args.net, args.n_layer, n_classes, args.width, ckpt)
         out = export_path(ckpt, args.file_format)
         ensure_writable_dir(os.path.dirname(os.path.abspath(out)), "--ckpt_dir")

@@ -1,8 +1,7 @@
 """Train a network alone on CIFAR (the teachers, or a student without distillation)."""
-from src.classify import Classify
-from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags, parse
+from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags
 from src.errors import run_main
-from src.models import build_network, check_network
+from src.run_config import resolve_run
 
 
 def build_parser():
@@ -14,16 +13,17 @@ def build_parser():
 
 
 def main(argv=None):
-    args = parse(build_parser(), argv)
-    check_network(args.net, args.n_layer)
+    config = resolve_run(build_parser().parse_args(argv))
+    from src.classify import Classify
+    from src.models import build_network
     from src.run_setup import prepare_run
-    run = prepare_run(args)
+    args, run = config.args, prepare_run(config)
     net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-    trainer = Classify(net, run.train, run.test, args, run.outputs, run.log, run.dist)
-    if run.resume:
-        trainer.resume(run.resume)
+    trainer = Classify(net, run.train, run.test, args, config.files, run.log, run.dist)
+    if config.resume:
+        trainer.resume(config.resume)
     trainer.fit()
-    run.log.message(f"saved {run.outputs.ckpt} (best test accuracy {trainer.best_acc:.4f} "
+    run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
                     f"at epoch {trainer.best_epoch})")
 
 

@@ -1,13 +1,11 @@
 """Distil a trained teacher into a student with temperature scaling (TS) or ATS."""
-import os
-
-from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags, parse, positive
+from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags, positive
 from src.data import INPUT_NORMS
-from src.distill import KD_WAYS, Distill, teacher_taus
-from src.errors import UserError, run_main
-from src.models import build_network, check_network
+from src.distill import Distill
+from src.errors import run_main
+from src.losses import KD_WAYS, teacher_taus
 from src.onnx_teacher import TEACHER_ENGINES
-from src.user_paths import join
+from src.run_config import resolve_run
 
 
 def build_parser():
@@ -29,9 +27,9 @@ def build_parser():
     p.add_argument("--lamb", type=float, default=0.5,
                    help="weight of the KD term: (1 - lamb) * CE + lamb * KD, in [0, 1]")
     p.add_argument("--teacher_engine", default="auto", choices=TEACHER_ENGINES,
-                   help="what runs the frozen teacher: onnxruntime (its ONNX export; about 3x "
-                        "faster on the CPU; optional package), mindspore, or auto (onnxruntime "
-                        "on the CPU when installed, else mindspore)")
+                   help="what runs the frozen teacher: onnxruntime (its ONNX export; faster on the "
+                        "CPU; optional package), mindspore, or auto (onnxruntime on the CPU when "
+                        "installed, else mindspore)")
     p.add_argument("--t_input_norm", default="dataset", choices=INPUT_NORMS,
                    help="input normalisation the teacher was trained with: dataset (this package's "
                         "teachers) or imagenet (the authors' PyTorch teachers, see convert_torch.py)")
@@ -39,70 +37,26 @@ def build_parser():
     return p
 
 
-def resolve_names(args):
-    """Fill the default teacher/student file names; refuse an output that is the teacher's file."""
-    if not 0.0 <= args.lamb <= 1.0:
-        raise UserError(f"--lamb {args.lamb}: expected a value in [0, 1]")
-    if args.t_ckpt is None:
-        args.t_ckpt = join(args.ckpt_dir, f"{args.dataset}-{args.t_net_name}.ckpt")
-    if args.ckpt_name is None:
-        args.ckpt_name = f"{args.dataset}-{args.t_net_name}-{args.net_name}-{args.kd_way}.ckpt"
-    stem = join(args.ckpt_dir, args.ckpt_name)
-    stem = stem[:-len(".ckpt")] if stem.endswith(".ckpt") else stem
-    teacher = os.path.realpath(args.t_ckpt)
-    for out in (f"{stem}.ckpt", f"{stem}-last.ckpt", f"{stem}-best.ckpt"):
-        if os.path.realpath(out) == teacher:
-            raise UserError(f"--ckpt_name {args.ckpt_name}: the student would overwrite the teacher "
-                            f"checkpoint {args.t_ckpt}; choose another --ckpt_name")
-    if not os.path.isfile(args.t_ckpt):
-        raise UserError(f"teacher checkpoint --t_ckpt {args.t_ckpt} not found (train it with "
-                        f"run_classify.py, or pass --t_ckpt)")
-
-
-def teacher_threads(deterministic, dist):
-    """ONNX Runtime operator threads for the teacher (None: every usable core)."""
-    from src.onnx_teacher import usable_cores
-    if deterministic:
-        return 1  # keeps a --deterministic run's teacher logits bit-identical too
-    if dist:
-        # msrun's processes share the machine's cores (one machine is the CPU case).
-        return max(1, usable_cores() // dist.size)
-    return None
-
-
 def main(argv=None):
-    args = parse(build_parser(), argv)
-    check_network(args.t_net, args.t_n_layer, "--t_net")
-    check_network(args.net, args.n_layer)
-    resolve_names(args)
-    from src.data import dataset_info, normalization_stats
+    config = resolve_run(build_parser().parse_args(argv), distill=True)
     from src.evaluate import evaluate
+    from src.models import build_network
     from src.run_setup import prepare_run
-    from src.teacher import Renormalized, load_teacher, resolve_engine
-    run = prepare_run(args)
-    engine, note = resolve_engine(args.teacher_engine, args.device_target)
-    if note:
-        run.log.message(note)
-    teacher = load_teacher(args.t_net, args.t_n_layer, args.n_classes, args.t_width, args.t_ckpt,
-                           engine=engine, threads=teacher_threads(args.deterministic, run.dist),
-                           on_onnx_failure=run.log.message if args.teacher_engine == "auto" else None)
-    run.log.message(f"teacher engine: {teacher.engine}")
-    if args.t_input_norm != "dataset":
-        info = dataset_info(args.dataset)
-        teacher = Renormalized(teacher, normalization_stats(info, "dataset"),
-                               normalization_stats(info, args.t_input_norm))
+    from src.teacher import frozen_teacher
+    args, run = config.args, prepare_run(config)
+    teacher = frozen_teacher(args, run.log.message, run.dist)
     tp, t = teacher_taus(args.kd_way, args.tp_tau, args.t_tau)
     run.log.message(f"{args.kd_way}: teacher temperature {tp:g} on the correct class, {t:g} on the "
                     f"others; student temperature {args.s_tau:g}; lamb {args.lamb:g}")
-    if not run.resume:
+    if not config.resume:
         run.log.message(f"teacher {args.t_net_name} ({args.t_ckpt}) test accuracy "
                         f"{evaluate(teacher, run.test)[0]:.4f}")
     net = build_network(args.net, args.n_layer, args.n_classes, args.width)
-    trainer = Distill(net, teacher, run.train, run.test, args, run.outputs, run.log, run.dist)
-    if run.resume:
-        trainer.resume(run.resume)
+    trainer = Distill(net, teacher, run.train, run.test, args, config.files, run.log, run.dist)
+    if config.resume:
+        trainer.resume(config.resume)
     trainer.fit()
-    run.log.message(f"saved {run.outputs.ckpt} (best test accuracy {trainer.best_acc:.4f} "
+    run.log.message(f"saved {config.files.ckpt} (best test accuracy {trainer.best_acc:.4f} "
                     f"at epoch {trainer.best_epoch})")
 
 

@@ -3,9 +3,8 @@ import os
 import sys
 
 import run_distill
-from src.cli import parse
 from src.errors import run_main
-from src.models import check_network
+from src.run_config import resolve_teacher_flags
 from src.sweep import add_sweep_flags, check_flags, distill_argv, report, run_script, run_sweep
 
 RUN_DISTILL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_distill.py")
@@ -23,11 +22,9 @@ def build_parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse(build_parser(), argv)
-    check_flags(args)
-    check_network(args.t_net, args.t_n_layer, "--t_net")
-    check_network(args.net, args.n_layer)
-    run_distill.resolve_names(args)
+    parsed = build_parser().parse_args(argv)
+    check_flags(parsed)
+    args = resolve_teacher_flags(parsed)
     from src.plots import pyplot
     pyplot()    # no figure without matplotlib: say so before hours of training, not after
     rows = run_sweep(distill_argv(argv), args, lambda cell: run_script(RUN_DISTILL, cell))

@@ -115,7 +115,7 @@ def make_trainer(nets, train, test, opts, workdir):
     import run_classify
     import run_distill
     from src.classify import Classify
-    from src.cli import output_paths
+    from src.run_config import resolve_run
     from src.distill import Distill
     from src.models import build_network
     from src.run_log import RunLog
@@ -129,12 +129,12 @@ def make_trainer(nets, train, test, opts, workdir):
     net = build_network(*student, N_CLASSES)
     log = RunLog(None, None, None, enabled=False)
     if len(nets) == 1:
-        args = run_classify.build_parser().parse_args(flags)
-        return Classify(net, train, test, args, output_paths(args), log)
+        config = resolve_run(run_classify.build_parser().parse_args(flags))
+        return Classify(net, train, test, config.args, config.files, log)
     teacher, ckpt = make_teacher(nets[0], opts, workdir)
-    args = run_distill.build_parser().parse_args(
-        flags + ["--t_net", nets[0][0], "--t_n_layer", str(nets[0][1]), "--t_ckpt", ckpt])
-    return Distill(net, teacher, train, test, args, output_paths(args), log)
+    config = resolve_run(run_distill.build_parser().parse_args(
+        flags + ["--t_net", nets[0][0], "--t_n_layer", str(nets[0][1]), "--t_ckpt", ckpt]), distill=True)
+    return Distill(net, teacher, train, test, config.args, config.files, log)
 
 
 def time_steps(trainer, batches, warmup, steps):
@@ -156,14 +156,12 @@ def time_steps(trainer, batches, warmup, steps):
 
 
 def time_forward(forward, batches, warmup, steps):
-    """Median and shortest seconds of one forward as ``evaluate`` runs it (logits read back)."""
-    import mindspore as ms
+    """Median and shortest seconds of one forward as ``evaluate`` runs it (NumPy in, NumPy logits out)."""
     times = []
     for i in range(warmup + steps):
         images = batches[i % len(batches)][0]
         start = time.perf_counter()
-        logits = forward(ms.Tensor(images))
-        logits.asnumpy()
+        forward(images)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times), min(times)
@@ -184,8 +182,10 @@ def run_case(case, opts):
             size = opts.eval_batch_size if kind == "eval" else opts.batch_size
             batches = list(generated_loaders(1, 2 * size, size, size)[1].epoch())
             if kind == "eval":
-                forward = build_network(*nets[0], N_CLASSES)
-                forward.set_train(False)
+                from src.evaluate import cell_forward
+                net = build_network(*nets[0], N_CLASSES)
+                net.set_train(False)
+                forward = cell_forward(net)
             else:
                 forward = make_teacher(nets[0], opts, workdir)[0]
             median, best = time_forward(forward, batches, opts.warmup, opts.steps)

@@ -10,9 +10,11 @@ from mindspore import nn
 
 from .checkpoint import check_fits, read_checkpoint, save_atomic
 from .errors import Interrupted, UserError
-from .evaluate import evaluate
+from .evaluate import cell_forward, evaluate
+from .losses import ClassifyLoss
+from .run_files import OPTIMIZER_ENTRIES
 from .schedules import build_schedule
-from .train_step import ClassifyLoss, TrainStep
+from .train_step import STEP_OUTPUTS, TrainStep
 
 # Flags that must equal those of the run being resumed (others, e.g. --log_name, may change).
 RESUME_KEYS = ("dataset", "n_classes", "net", "n_layer", "width", "epoches", "lr", "momentum",
@@ -72,9 +74,7 @@ class Classify:
             raise UserError(f"--resume {path}: it was trained with other settings: "
                             f"{', '.join(differing[:4])}{more}")
         targets = self.state_params()
-        # Besides the network: the momenta, the step counter and the momentum factor (a Parameter).
-        check_fits(self.net, params, path, "--resume checkpoint",
-                   extra_ok=("moments.", "global_step", "momentum"))
+        check_fits(self.net, params, path, "--resume checkpoint", extra_ok=OPTIMIZER_ENTRIES)
         missing = [p.name for p in targets if p.name not in params]
         if missing:
             raise UserError(f"--resume {path}: optimizer state missing ({', '.join(missing[:3])})")
@@ -93,30 +93,33 @@ class Classify:
     def train_epoch(self, epoch):
         """One pass over the training data; returns mean loss, CE and KD parts, and accuracy."""
         self.step.set_train(True)
-        sums = [0.0, 0.0, 0.0, 0.0]
+        # The losses weighted by the batch size, and the correct predictions counted.
+        sums = dict.fromkeys(STEP_OUTPUTS, 0.0)
         seen = 0
         started = time.perf_counter()
         bar = self.log.progress(len(self.train_loader), f"epoch {epoch + 1}/{self.args.epoches}")
         for images, labels in self.train_loader.epoch(epoch):
             out = self.step(ms.Tensor(images), ms.Tensor(labels), *self.extra_inputs(images)).asnumpy()
+            step = dict(zip(STEP_OUTPUTS, map(float, out)))
             n = len(labels)
-            for i in range(3):
-                sums[i] += float(out[i]) * n
-            sums[3] += float(out[3])
+            for key in ("loss", "ce", "kd"):
+                sums[key] += step[key] * n
+            sums["correct"] += step["correct"]
             seen += n
-            if not math.isfinite(float(out[0])):
-                raise UserError(f"the loss became {float(out[0])} in epoch {epoch + 1}: lower --lr "
+            if not math.isfinite(step["loss"]):
+                raise UserError(f"the loss became {step['loss']} in epoch {epoch + 1}: lower --lr "
                                 f"(now {self.args.lr}) or keep the warm-up")
             bar.update(1)
-            bar.set_postfix_str(f"loss {sums[0] / seen:.4f} acc {sums[3] / seen:.4f} "
+            bar.set_postfix_str(f"loss {sums['loss'] / seen:.4f} acc {sums['correct'] / seen:.4f} "
                                 f"{seen / (time.perf_counter() - started):.0f} img/s")
         bar.close()
         if self.dist:
             # Each rank saw its own slice of every batch: report statistics over all of them.
-            *sums, seen = self.dist.all_sum(sums + [seen])
+            *totals, seen = self.dist.all_sum([sums[k] for k in STEP_OUTPUTS] + [seen])
+            sums = dict(zip(STEP_OUTPUTS, totals))
         seconds = time.perf_counter() - started
-        return {"loss": sums[0] / seen, "ce": sums[1] / seen, "kd": sums[2] / seen,
-                "train_acc": sums[3] / seen, "train_seconds": seconds, "img_per_s": seen / seconds}
+        return {"loss": sums["loss"] / seen, "ce": sums["ce"] / seen, "kd": sums["kd"] / seen,
+                "train_acc": sums["correct"] / seen, "train_seconds": seconds, "img_per_s": seen / seconds}
 
     def fit(self):
         """Train from ``start_epoch`` to the last epoch; Ctrl-C (and the other ``STOP_SIGNALS``) stop
@@ -146,7 +149,7 @@ class Classify:
         if self.rank != 0:
             return  # rank 0 alone evaluates, logs and saves (the other ranks' networks are equal)
         self.net.set_train(False)
-        record["test_acc"] = evaluate(self.net, self.test_loader)[0]
+        record["test_acc"] = evaluate(cell_forward(self.net), self.test_loader)[0]
         record["epoch_seconds"] = time.perf_counter() - started
         # The epoch's checkpoints, history and log line are written together or not at all.
         with self.signals.held():

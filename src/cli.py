@@ -1,17 +1,14 @@
-"""Command-line flags shared by the entry points (names and defaults are the spec's) and their checks."""
+"""Command-line flags shared by the entry points: names and defaults (the spec's), and value types.
+What the parsed flags mean for a run is resolved once, in run_config.py."""
 import argparse
 import math
-import os
-import secrets
-from types import SimpleNamespace
 
-from .kernels.engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
 from .data import DATASETS
 from .device import DEVICES
-from .errors import UserError
+from .kernels.engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
 from .models import MODELS
 from .schedules import SCHEDULERS
-from .user_paths import below_cwd, join
+from .user_paths import below_cwd
 
 
 def str2bool(text):
@@ -111,74 +108,3 @@ def add_conv_engine_flag(p):
                         "(MindSpore's own), or auto "
                         "(onednn where it builds and passes its check, else mindspore); default: "
                         f"${ENV_DEFAULT} or auto")
-
-
-def parse(parser, argv):
-    args = parser.parse_args(argv)
-    if args.seed is None:
-        args.seed = secrets.randbelow(2 ** 31)
-        args.seed_was_drawn = True
-    return args
-
-
-def file_in_the_way(path):
-    """``path``, or the nearest of its parent folders that exists, if that is not a folder; else None.
-
-    Creating a folder below a file fails with "Not a directory" on POSIX but "path not found" on
-    Windows; naming the file says what is wrong on both.
-    """
-    while path and not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
-    return path if path and not os.path.isdir(path) else None
-
-
-def ensure_writable_dir(path, flag):
-    blocker = file_in_the_way(path)
-    if blocker == path:
-        raise UserError(f"{flag} {path}: a file is in the way (expected a folder)")
-    if blocker:
-        raise UserError(f"{flag} {path}: the file {blocker} is in the way (expected a folder)")
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".write-test-{os.getpid()}")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as err:
-        raise UserError(f"{flag} {path}: not a writable folder ({err.strerror or err})") from None
-
-
-def output_paths(args):
-    """Where a run writes: the final checkpoint, its -last/-best siblings, log, metrics, run record."""
-    for flag, name in (("--ckpt_name", args.ckpt_name), ("--log_name", args.log_name)):
-        if not name or os.path.basename(name) != name or name in (".", ".."):
-            raise UserError(f"{flag} {name!r}: expected a file name without a folder "
-                            f"(the folder is {flag[:-5]}_dir)")
-    ensure_writable_dir(args.ckpt_dir, "--ckpt_dir")
-    ensure_writable_dir(args.log_dir, "--log_dir")
-    name = args.ckpt_name if args.ckpt_name.endswith(".ckpt") else args.ckpt_name + ".ckpt"
-    stem = name[:-len(".ckpt")]
-    ckpt = join(args.ckpt_dir, name)
-    return SimpleNamespace(
-        ckpt=ckpt, stem=stem,
-        last=join(args.ckpt_dir, f"{stem}-last.ckpt"),
-        best=join(args.ckpt_dir, f"{stem}-best.ckpt"),
-        log=join(args.log_dir, args.log_name),
-        metrics=join(args.log_dir, f"{stem}.metrics.jsonl"),
-        record=join(args.ckpt_dir, f"{stem}.run.json"))
-
-
-def resolve_resume(args, outputs):
-    """``--resume auto`` -> this run's -last checkpoint if it exists (else a fresh start)."""
-    if args.resume == "auto":
-        return outputs.last if os.path.isfile(outputs.last) else None
-    if args.resume is not None and not os.path.isfile(args.resume):
-        raise UserError(f"--resume {args.resume}: no such checkpoint")
-    return args.resume
-
-
-def flags_for_record(args):
-    return {k: v for k, v in vars(args).items() if k != "seed_was_drawn"}

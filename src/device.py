@@ -1,14 +1,22 @@
-"""Device, execution mode, seeds and determinism: set up once, before any network runs."""
+"""Device, execution mode, seeds and determinism: set up once, before any network runs; and the cores
+this process may use."""
 import logging
 import os
 import random
 
 import numpy as np
 
-from .kernels.engine import resolve_conv_engine
 from .errors import UserError
+from .kernels.engine import resolve_conv_engine
 
 DEVICES = ("CPU", "GPU", "Ascend")
+
+
+def usable_cores():
+    """Cores this process may run on (``os.sched_getaffinity`` does not exist on Windows or macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv_engine="mindspore",

@@ -1,15 +1,11 @@
 """``Distill``: the ``Classify`` loop with a frozen teacher and the TS/ATS distillation loss."""
-from .classify import RESUME_KEYS, Classify
-from .train_step import DistillLoss
+import mindspore as ms
 
-KD_WAYS = ("TS", "ATS")
+from .classify import RESUME_KEYS, Classify
+from .losses import DistillLoss, teacher_taus
+
 KD_RESUME_KEYS = ("t_net", "t_n_layer", "t_width", "t_input_norm", "kd_way", "tp_tau", "t_tau", "s_tau",
                   "lamb")
-
-
-def teacher_taus(kd_way, tp_tau, t_tau):
-    """(correct-class, wrong-class) teacher temperatures: TS uses ``t_tau`` for every class."""
-    return (t_tau, t_tau) if kd_way == "TS" else (tp_tau, t_tau)
 
 
 class Distill(Classify):
@@ -28,7 +24,7 @@ class Distill(Classify):
         return DistillLoss(self.args.lamb, tp, t, self.args.s_tau)
 
     def extra_inputs(self, images):
-        return (self.teacher(images),)
+        return (ms.Tensor(self.teacher(images)),)
 
     def resume_keys(self):
         return RESUME_KEYS + KD_RESUME_KEYS

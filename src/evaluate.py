@@ -1,19 +1,23 @@
-"""Accuracy over every image of a split, for any forward function returning logits."""
+"""Accuracy over every image of a split, for any forward function from NumPy images to NumPy logits."""
 import numpy as np
+
+
+def cell_forward(cell):
+    """A network (``nn.Cell``) as a forward function: float32 NCHW batch (NumPy) -> logits (NumPy)."""
+    import mindspore as ms
+    return lambda images: cell(ms.Tensor(images)).asnumpy()
 
 
 def evaluate(forward, loader, topk=(1,)):
     """Top-k accuracies (fractions) over all images of ``loader``: each image counts once.
 
-    ``forward`` maps a float32 NCHW batch (NumPy) to logits (a MindSpore Tensor or NumPy array).
+    ``forward`` maps a float32 NCHW batch (NumPy) to logits (NumPy): a teacher, a MindIR model, or
+    a network through ``cell_forward``.
     """
-    import mindspore as ms
     correct = np.zeros(len(topk))
     total = 0
     for x, y in loader.epoch():
-        logits = forward(ms.Tensor(x))
-        logits = logits.asnumpy() if hasattr(logits, "asnumpy") else np.asarray(logits)
-        ranked = np.argsort(-logits, axis=1)
+        ranked = np.argsort(-forward(x), axis=1)
         for i, k in enumerate(topk):
             correct[i] += (ranked[:, :k] == y[:, None]).any(axis=1).sum()
         total += len(y)

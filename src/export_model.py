@@ -5,30 +5,16 @@ import re
 import mindspore as ms
 
 from .checkpoint import load_into
-from .kernels.engine import mindspore_layers
 from .errors import UserError
 from .files import written_atomically
+from .kernels.engine import mindspore_layers
 from .models import build_network
+from .run_files import EXPORT_SUFFIXES, OPTIMIZER_ENTRIES
 
-# What each format's file is called: the checkpoint's stem plus this (the port's ``_mindir.mindir``).
-SUFFIXES = {"MINDIR": "_mindir.mindir", "ONNX": ".onnx"}
 INPUT_SHAPE = (3, 32, 32)   # one CIFAR image, channels first; the batch dimension is left open
 
 # MindSpore's exporters refuse any other character in a file name (a space, for one).
 _EXPORTABLE_NAME = re.compile(r"[0-9a-zA-Z@_\-.:/\\]+")
-
-
-def default_ckpt_name(dataset, net_name, t_net_name=None, kd_way="ATS"):
-    """The name the trainers give a checkpoint: run_distill.py's student if a teacher is named,
-    else the network trained alone (the spec's ``cifar100-ResNet14.ckpt``)."""
-    if t_net_name:
-        return f"{dataset}-{t_net_name}-{net_name}-{kd_way}.ckpt"
-    return f"{dataset}-{net_name}.ckpt"
-
-
-def export_path(ckpt_path, file_format):
-    stem = ckpt_path[:-len(".ckpt")] if ckpt_path.endswith(".ckpt") else ckpt_path
-    return stem + SUFFIXES[file_format]
 
 
 def load_trained(net, n_layer, n_classes, width, ckpt):
@@ -37,7 +23,7 @@ def load_trained(net, n_layer, n_classes, width, ckpt):
     with mindspore_layers():
         model = build_network(net, n_layer, n_classes, width)
     # A *-last.ckpt training state holds the optimizer's entries beside the network's: skipped.
-    load_into(model, ckpt, "checkpoint", extra_ok=("moments.", "momentum", "global_step"))
+    load_into(model, ckpt, "checkpoint", extra_ok=OPTIMIZER_ENTRIES)
     model.set_train(False)
     return model
 
@@ -62,7 +48,7 @@ def export_network(net, path, file_format="MINDIR"):
     for any N. The file appears only when complete: an existing ``path`` survives a failed export."""
     folder = os.path.dirname(os.path.abspath(path))
     # The temporary name already ends with the format's extension, so MindSpore appends none.
-    extension = SUFFIXES[file_format].rsplit(".", 1)[1]
+    extension = EXPORT_SUFFIXES[file_format].rsplit(".", 1)[1]
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.{extension}")
     images = ms.Tensor(shape=[None, *INPUT_SHAPE], dtype=ms.float32)
     net.set_train(False)

@@ -1,4 +1,5 @@
-"""Replacing and removing the package's output files the same way on Windows as on POSIX.
+"""The package's output files and folders: written whole or not at all, replaced and removed the same
+way on Windows as on POSIX, and output folders checked before a run writes to them.
 
 Two Windows rules get in the way: a read-only file cannot be replaced or deleted (MindSpore writes its
 checkpoints and MindIR files read-only), and a file another program holds open cannot be replaced or
@@ -61,6 +62,12 @@ def written_atomically(path, tmp=None):
             remove_file(tmp)      # read-only too, if the writer made it so (MindSpore's exports)
 
 
+def write_text_atomic(path, text):
+    """Write ``path`` through a temporary file: it is either the old file or the whole new one."""
+    with written_atomically(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def remove_file(path):
     """``os.remove(path)``, also of a read-only file (and, on Windows, one held open for a moment)."""
     _retrying(lambda: os.remove(path), path)
@@ -75,3 +82,33 @@ def remove_tree(folder):
         except OSError:
             pass
     shutil.rmtree(folder, onerror=clear_and_retry)
+
+
+def file_in_the_way(path):
+    """``path``, or the nearest of its parent folders that exists, if that is not a folder; else None.
+
+    Creating a folder below a file fails with "Not a directory" on POSIX but "path not found" on
+    Windows; naming the file says what is wrong on both.
+    """
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return path if path and not os.path.isdir(path) else None
+
+
+def ensure_writable_dir(path, flag):
+    blocker = file_in_the_way(path)
+    if blocker == path:
+        raise UserError(f"{flag} {path}: a file is in the way (expected a folder)")
+    if blocker:
+        raise UserError(f"{flag} {path}: the file {blocker} is in the way (expected a folder)")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"{flag} {path}: not a writable folder ({err.strerror or err})") from None

@@ -50,9 +50,9 @@ class MindIRModel:
         self.path = path
 
     def __call__(self, images):
-        """``images``: a float32 NCHW batch, NumPy array or MindSpore Tensor."""
+        """``images``: a float32 NCHW batch (NumPy); returns the logits (NumPy)."""
         try:
-            return self.graph(images if isinstance(images, ms.Tensor) else ms.Tensor(images)).asnumpy()
+            return self.graph(ms.Tensor(images)).asnumpy()
         except (RuntimeError, ValueError, TypeError) as err:
             raise UserError(f"--mindir {self.path}: the model does not take a float32 batch of shape "
                             f"{list(images.shape)} ({str(err).strip().splitlines()[0]})") from None

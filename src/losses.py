@@ -1,8 +1,22 @@
-"""The distillation loss of the paper: Asymmetric Temperature Scaling (ATS), with TS as a special case.
+"""The training objective, whole: the paper's KD term with Asymmetric Temperature Scaling (ATS, TS
+as a special case), the ``(1 - lamb) * CE + lamb * KD`` objective, and the TS/ATS temperature choice.
 
-Pure functions of logits, labels and numbers, usable in PyNative and inside compiled graphs.
+The loss functions are pure functions of logits, labels and numbers, usable in PyNative and inside
+compiled graphs; the loss cells hold the numbers for the compiled training step (src/train_step.py).
 """
-from mindspore import ops
+from mindspore import nn, ops
+
+KD_WAYS = ("TS", "ATS")
+
+
+def teacher_taus(kd_way, tp_tau, t_tau):
+    """(correct-class, wrong-class) teacher temperatures: TS uses ``t_tau`` for every class."""
+    return (t_tau, t_tau) if kd_way == "TS" else (tp_tau, t_tau)
+
+
+def kd_way_of(tp_tau, t_tau):
+    """The inverse of ``teacher_taus``: equal temperatures are TS, others ATS."""
+    return "TS" if tp_tau == t_tau else "ATS"
 
 
 def teacher_temperatures(labels, n_classes, tp_tau, t_tau):
@@ -35,3 +49,24 @@ def kd_loss(s_logits, t_logits, labels, tp_tau, t_tau, s_tau=1.0):
 def cross_entropy(logits, labels):
     """Mean cross-entropy with integer labels."""
     return ops.cross_entropy(logits, labels, reduction="mean")
+
+
+class ClassifyLoss(nn.Cell):
+    """Plain cross-entropy; returns (total, ce, kd) like ``DistillLoss`` so one step serves both."""
+
+    def construct(self, logits, labels):
+        ce = cross_entropy(logits, labels)
+        return ce, ce, ops.zeros_like(ce)
+
+
+class DistillLoss(nn.Cell):
+    """``(1 - lamb) * CE(student, labels) + lamb * kd_loss(student, teacher, labels, tp_tau, t_tau, s_tau)``."""
+
+    def __init__(self, lamb, tp_tau, t_tau, s_tau):
+        super().__init__()
+        self.lamb, self.tp_tau, self.t_tau, self.s_tau = lamb, tp_tau, t_tau, s_tau
+
+    def construct(self, logits, labels, t_logits):
+        ce = cross_entropy(logits, labels)
+        kd = kd_loss(logits, t_logits, labels, self.tp_tau, self.t_tau, self.s_tau)
+        return (1.0 - self.lamb) * ce + self.lamb * kd, ce, kd

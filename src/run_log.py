@@ -8,13 +8,7 @@ import sys
 import numpy as np
 
 from . import __version__
-from .files import written_atomically
-
-
-def write_text_atomic(path, text):
-    """Write ``path`` through a temporary file: it is either the old file or the whole new one."""
-    with written_atomically(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+from .files import write_text_atomic
 
 
 def environment_info(device_target, conv_engine="mindspore"):

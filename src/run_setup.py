@@ -1,30 +1,21 @@
-"""What both trainers' entry points do before training: outputs, device, data, loaders, log."""
+"""What both trainers' entry points do before training: device, data, loaders, log."""
 from types import SimpleNamespace
 
-from .checkpoint import read_checkpoint
-from .cli import flags_for_record, output_paths, resolve_resume
 from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
-from .kernels.engine import set_threads
-from .device import setup_device
+from .device import setup_device, usable_cores
 from .errors import UserError
-from .onnx_teacher import usable_cores
+from .kernels.engine import set_threads
 from .parallel import init_data_parallel
 from .run_log import RunLog, environment_info
 
 
-def prepare_run(args):
-    """Check outputs, set up the device (and data parallelism under msrun), load the data."""
+def prepare_run(config):
+    """Set up the device (and data parallelism under msrun) and load the data for the run
+    ``config`` (a RunConfig, run_config.py)."""
+    args = config.args
     info = dataset_info(args.dataset)
-    if args.n_classes is None:
-        args.n_classes = info.n_classes
-    elif args.n_classes < info.n_classes:
+    if args.n_classes < info.n_classes:
         raise UserError(f"--n_classes {args.n_classes}: {args.dataset} has {info.n_classes} classes")
-    outputs = output_paths(args)
-    resume = resolve_resume(args, outputs)
-    if resume and getattr(args, "seed_was_drawn", False):
-        # A resumed run continues with the seed it started with.
-        _, state = read_checkpoint(resume, "--resume checkpoint")
-        args.seed = (state or {}).get("args", {}).get("seed", args.seed)
     conv_engine, note = setup_device(args.device_target, args.seed, args.deterministic,
                                      conv_engine=args.conv_engine, log=print)
     dist = init_data_parallel()
@@ -42,12 +33,12 @@ def prepare_run(args):
     shards = dict(num_shards=dist.size, shard_id=dist.rank) if dist else {}
     train = BatchLoader(train_x, train_y, args.batch_size, norm, train=True, seed=args.seed, **shards)
     test = BatchLoader(test_x, test_y, args.eval_batch_size, norm, train=False)
-    log = RunLog(outputs.log, outputs.metrics, outputs.record, enabled=dist is None or dist.rank == 0)
+    files = config.files
+    log = RunLog(files.log, files.metrics, files.record, enabled=dist is None or dist.rank == 0)
     env = environment_info(args.device_target, conv_engine)
     if dist:
         env["data_parallel_processes"] = dist.size
-    log.start(flags_for_record(args), env, resumed_from=resume)
+    log.start(vars(args), env, resumed_from=config.resume)
     if note:
         log.message(note)
-    return SimpleNamespace(outputs=outputs, resume=resume, dist=dist, train=train, test=test,
-                           log=log, data_folder=folder)
+    return SimpleNamespace(dist=dist, train=train, test=test, log=log, data_folder=folder)

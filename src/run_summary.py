@@ -6,20 +6,14 @@ import math
 import os
 
 from .errors import UserError
-from .run_log import write_text_atomic
+from .files import write_text_atomic
+from .run_files import RECORD_SUFFIX, metrics_stem
 from .user_paths import join
 
-METRICS_SUFFIX = ".metrics.jsonl"
 
 # Flags that do not change what a run learns: runs differing only in these are the same setting.
 NOT_SETTINGS = ("seed", "ckpt_name", "log_name", "ckpt_dir", "log_dir", "resume", "data_dir",
                 "download", "deterministic", "device_target", "eval_batch_size", "t_ckpt")
-
-
-def run_stem(metrics_path):
-    """``logs/cifar100-VGG8.metrics.jsonl`` -> ``cifar100-VGG8`` (the run's checkpoint stem)."""
-    name = os.path.basename(metrics_path)
-    return name[:-len(METRICS_SUFFIX)] if name.endswith(METRICS_SUFFIX) else os.path.splitext(name)[0]
 
 
 def read_metrics(path):
@@ -75,7 +69,7 @@ def group_summary(runs, ddof=1):
 def read_run_record(stem, folders):
     """The ``{stem}.run.json`` record (its ``args``) from the first folder holding it, else None."""
     for folder in folders:
-        path = join(folder, f"{stem}.run.json")
+        path = join(folder, stem + RECORD_SUFFIX)
         if os.path.isfile(path):
             try:
                 with open(path, encoding="utf-8") as f:
@@ -144,7 +138,7 @@ def summarize_runs(paths, labels=None, record_dirs=(), ddof=1):
     runs, names = [], {}
     for i, path in enumerate(paths):
         records = read_metrics(path)
-        stem = run_stem(path)
+        stem = metrics_stem(path)
         if labels is not None:
             group = labels[i]
         else:

@@ -14,13 +14,13 @@ import subprocess
 import sys
 
 from .classify import RESUME_KEYS, STOP_SIGNALS
-from .cli import ensure_writable_dir
 from .distill import KD_RESUME_KEYS
 from .errors import Interrupted, UserError
-from .files import remove_file
+from .files import ensure_writable_dir, remove_file, write_text_atomic
+from .losses import kd_way_of
+from .run_files import run_files, with_ckpt_suffix
 from .run_summary import (format_table, mean_std, percent, read_csv, read_metrics, summarize_history,
                           write_csv_atomic)
-from .run_log import write_text_atomic
 from .user_paths import below_cwd, join
 
 RESULTS_FILE = "sweep_results.csv"
@@ -80,15 +80,27 @@ def cell_stem(args, tp_tau, t_tau):
             f"-s{args.seed}")
 
 
+def cell_folders(args):
+    """(checkpoint folder, log folder) of the sweep's cells."""
+    return join(args.out_dir, "ckpts"), join(args.out_dir, "logs")
+
+
+def cell_files(args, tp_tau, t_tau):
+    """The files of one cell's run (run_files.py)."""
+    stem = cell_stem(args, tp_tau, t_tau)
+    ckpt_dir, log_dir = cell_folders(args)
+    return run_files(ckpt_dir, with_ckpt_suffix(stem), log_dir, f"{stem}.log")
+
+
 def cell_argv(argv, args, tp_tau, t_tau):
     """The user's run_distill flags plus this cell's: later flags win, so the cell's override."""
     stem = cell_stem(args, tp_tau, t_tau)
-    kd_way = "TS" if tp_tau == t_tau else "ATS"
+    ckpt_dir, log_dir = cell_folders(args)
     return list(argv) + [
-        "--kd_way", kd_way, "--tp_tau", f"{tp_tau!r}", "--t_tau", f"{t_tau!r}",
+        "--kd_way", kd_way_of(tp_tau, t_tau), "--tp_tau", f"{tp_tau!r}", "--t_tau", f"{t_tau!r}",
         "--seed", str(args.seed), "--t_ckpt", args.t_ckpt,
-        "--ckpt_dir", join(args.out_dir, "ckpts"), "--ckpt_name", f"{stem}.ckpt",
-        "--log_dir", join(args.out_dir, "logs"), "--log_name", f"{stem}.log",
+        "--ckpt_dir", ckpt_dir, "--ckpt_name", with_ckpt_suffix(stem),
+        "--log_dir", log_dir, "--log_name", f"{stem}.log",
         "--resume", "auto"]
 
 
@@ -123,7 +135,7 @@ def finished_cells(rows):
 
 def result_row(args, tp_tau, t_tau, metrics_path):
     summary = summarize_history(read_metrics(metrics_path))
-    return {"tp_tau": tp_tau, "t_tau": t_tau, "kd_way": "TS" if tp_tau == t_tau else "ATS",
+    return {"tp_tau": tp_tau, "t_tau": t_tau, "kd_way": kd_way_of(tp_tau, t_tau),
             "seed": args.seed, "final_test_acc": summary["last_acc"],
             "best_test_acc": summary["best_acc"], "best_epoch": summary["best_epoch"],
             "epochs": summary["epochs"], "metrics": metrics_path}
@@ -185,14 +197,12 @@ def run_sweep(argv, args, run_cell, log=print):
                               f"command again to continue (finished cells are skipped)") from None
         except UserError as err:
             raise UserError(f"sweep cell tp_tau {tp:g}, t_tau {t:g}: {err}") from None
-        stem = cell_stem(args, tp, t)
-        metrics = join(args.out_dir, "logs", f"{stem}.metrics.jsonl")
-        rows = read_csv(table) + [result_row(args, tp, t, metrics)]
+        files = cell_files(args, tp, t)
+        rows = read_csv(table) + [result_row(args, tp, t, files.metrics)]
         write_csv_atomic(table, rows, COLUMNS)
         # The training state (with momenta, twice the network's size) served only to resume the cell.
-        last = join(args.out_dir, "ckpts", f"{stem}-last.ckpt")
-        if os.path.isfile(last):
-            remove_file(last)     # read-only, as MindSpore writes checkpoints
+        if os.path.isfile(files.last):
+            remove_file(files.last)     # read-only, as MindSpore writes checkpoints
     return rows
 
 
@@ -201,7 +211,7 @@ def report(args, rows):
     from .plots import plot_sweep_heatmap
     cells = heatmap_cells(rows, args.tp_taus, args.t_taus)
     table = [{"tp_tau": f"{c['tp_tau']:g}", "t_tau": f"{c['t_tau']:g}",
-              "kd_way": "TS" if c["tp_tau"] == c["t_tau"] else "ATS", "seeds": c["n"],
+              "kd_way": kd_way_of(c["tp_tau"], c["t_tau"]), "seeds": c["n"],
               "final_test_acc_%": percent(c["mean"], c["std"] if c["n"] > 1 else None)}
              for c in sorted(cells, key=lambda c: (c["tp_tau"], c["t_tau"]))]
     print(format_table(table, ("tp_tau", "t_tau", "kd_way", "seeds", "final_test_acc_%")))

@@ -81,10 +81,10 @@ def temperature_table(logits, labels, taus, ats_factors=ATS_FACTORS, teacher="te
 
 
 def collect_logits(forward, loader):
-    """Logits (float32 N x C) and labels of every batch of ``loader`` (in order), from ``forward``."""
+    """Logits (float32 N x C) and labels of every batch of ``loader`` (in order), from ``forward``
+    (NumPy batch -> NumPy logits, as every teacher)."""
     logits, labels = [], []
     for x, y in loader.epoch():
-        out = forward(x)
-        logits.append(out.asnumpy() if hasattr(out, "asnumpy") else np.asarray(out))
+        logits.append(forward(x))
         labels.append(y)
     return np.concatenate(logits), np.concatenate(labels)

@@ -1,36 +1,17 @@
-"""The compiled training step and the losses it can optimise."""
+"""The compiled training step: forward, loss (a cell of src/losses.py), gradients, update."""
 import mindspore as ms
 from mindspore import nn, ops
 
-from .losses import cross_entropy, kd_loss
-
-
-class ClassifyLoss(nn.Cell):
-    """Plain cross-entropy; returns (total, ce, kd) like ``DistillLoss`` so one step serves both."""
-
-    def construct(self, logits, labels):
-        ce = cross_entropy(logits, labels)
-        return ce, ce, ops.zeros_like(ce)
-
-
-class DistillLoss(nn.Cell):
-    """``(1 - lamb) * CE(student, labels) + lamb * kd_loss(student, teacher, labels, tp_tau, t_tau, s_tau)``."""
-
-    def __init__(self, lamb, tp_tau, t_tau, s_tau):
-        super().__init__()
-        self.lamb, self.tp_tau, self.t_tau, self.s_tau = lamb, tp_tau, t_tau, s_tau
-
-    def construct(self, logits, labels, t_logits):
-        ce = cross_entropy(logits, labels)
-        kd = kd_loss(logits, t_logits, labels, self.tp_tau, self.t_tau, self.s_tau)
-        return (1.0 - self.lamb) * ce + self.lamb * kd, ce, kd
+# What the step returns, in order: the batch's mean losses and its count of correct predictions.
+STEP_OUTPUTS = ("loss", "ce", "kd", "correct")
 
 
 class TrainStep(nn.Cell):
     """One optimisation step, compiled as one graph: forward, gradients, (all-reduce), update.
 
-    Returns [total loss, CE part, KD part, number of correct predictions] so that the loop needs
-    no second forward pass for its statistics. Extra inputs (the teacher's logits) go to the loss.
+    Returns ``STEP_OUTPUTS`` (total loss, CE part, KD part, number of correct predictions) stacked,
+    so that the loop needs no second forward pass for its statistics. Extra inputs (the teacher's
+    logits) go to the loss.
     """
 
     def __init__(self, net, loss_fn, optimizer, grad_reducer=None):

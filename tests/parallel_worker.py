@@ -8,7 +8,6 @@ Each process writes DUMP_PREFIX-<rank or single>.npz.
 """
 import os
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,9 +17,10 @@ from mindspore import nn  # noqa: E402
 
 import src.classify  # noqa: E402
 from run_classify import build_parser  # noqa: E402
-from src.cli import parse  # noqa: E402
 from src.errors import run_main  # noqa: E402
 from src.models import build_network  # noqa: E402
+from src.run_config import resolve_run  # noqa: E402
+from src.run_files import run_files  # noqa: E402
 from src.run_setup import prepare_run  # noqa: E402
 
 
@@ -39,17 +39,17 @@ class PlainNet(nn.Cell):
 
 def main(argv):
     prefix, nets, flags = argv[0], argv[1].split(","), argv[2:]
-    args = parse(build_parser(), flags)
-    run = prepare_run(args)
+    config = resolve_run(build_parser().parse_args(flags))
+    args, run = config.args, prepare_run(config)
     saves = []
     real_save = src.classify.save_atomic
     src.classify.save_atomic = lambda *a, **k: (saves.append(a[1]), real_save(*a, **k))
     dump = {}
     for kind in nets:
         net = PlainNet(args.n_classes) if kind == "plain" else build_network("ResNet", 8, args.n_classes)
-        stem = os.path.join(args.ckpt_dir, f"{run.outputs.stem}-{kind}")
-        outputs = SimpleNamespace(**{**vars(run.outputs), "ckpt": f"{stem}.ckpt",
-                                     "last": f"{stem}-last.ckpt", "best": f"{stem}-best.ckpt"})
+        # One set of checkpoints per network, beside the run's own log and metrics.
+        ckpts = run_files(args.ckpt_dir, f"{config.files.stem}-{kind}.ckpt", args.log_dir, args.log_name)
+        outputs = config.files._replace(ckpt=ckpts.ckpt, last=ckpts.last, best=ckpts.best)
         history = src.classify.Classify(net, run.train, run.test, args, outputs, run.log, run.dist).fit()
         dump.update({f"{kind}/{p.name}": p.asnumpy() for p in net.get_parameters()})
         dump[f"{kind}:train_loss"] = np.array([r["loss"] for r in history])

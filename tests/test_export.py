@@ -111,14 +111,14 @@ def test_export_path_with_a_space(trained, tmp_path, monkeypatch):
 
 def test_predict_reproduces_evaluate_accuracy(trained, cifar100_dir, tmp_path):
     from src.data import BatchLoader, DATASETS, Normalizer, find_dataset_dir, load_split
-    from src.evaluate import evaluate
+    from src.evaluate import cell_forward, evaluate
     from src.export_model import export_network
     net = load_net(trained)
     path = str(tmp_path / "cifar100-VGG8_mindir.mindir")
     export_network(net, path, "MINDIR")
     info = DATASETS["cifar100"]
     x, y = load_split(find_dataset_dir(cifar100_dir, info), "cifar100", "test")
-    expected = evaluate(net, BatchLoader(x, y, 30, Normalizer(info.mean, info.std), train=False), (1, 5))
+    expected = evaluate(cell_forward(net), BatchLoader(x, y, 30, Normalizer(info.mean, info.std), train=False), (1, 5))
     assert 0.2 < expected[0] < 1.0                      # a discriminating check, not chance or perfect
     proc = run_entry("predict.py", "--mindir", path, "--data_dir", cifar100_dir, "--download", "False",
                      "--batch_size", "30")

@@ -90,7 +90,7 @@ def test_checkpoint_open_in_another_program(tmp_path, held_open):
 
 
 def test_log_file_open_in_another_program(tmp_path, held_open, monkeypatch):
-    from src.run_log import write_text_atomic
+    from src.files import write_text_atomic
     monkeypatch.setattr("src.files.RETRY_PAUSES", RETRY_PAUSES[:1])
     path = str(tmp_path / "r8.metrics.jsonl")
     write_text_atomic(path, "epoch 1\n")

@@ -1,4 +1,4 @@
-"""The ATS/TS loss against an independent NumPy computation of the formula (REFERENCE.md section 1)."""
+"""The ATS/TS loss against an independent NumPy computation of the formula (the README's "The method")."""
 import mindspore as ms
 import numpy as np
 import pytest

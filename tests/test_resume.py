@@ -1,90 +1,19 @@
 """Never lose a run: Ctrl-C + --resume equals an uninterrupted run; atomic checkpoints; determinism."""
 import errno
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from itertools import count
 
 import numpy as np
 import pytest
 
+from background_runs import digest, distill, finish, interrupt_after_epoch_1, own_group, start
 from conftest import ROOT
 from src.classify import STOP_SIGNALS, StopSignals
-from wine import NO_CONSOLE_EVENTS, UNDER_WINE, raise_sigint_in
-
-FLAGS = ["--download", "False", "--net", "ResNet", "--n_layer", "8", "--epoches", "3",
-         "--batch_size", "64", "--deterministic", "True", "--ckpt_name", "r8"]
-
-
-def own_group():
-    """Popen arguments that let ``press_ctrl_c`` reach the child alone. Windows: a process group of its
-    own, the only target of a CTRL_BREAK_EVENT (a CTRL_C_EVENT cannot be aimed at one group)."""
-    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
-
-
-def press_ctrl_c(proc):
-    """What a user's Ctrl-C (or Ctrl-Break) delivers to a program started with ``own_group()``."""
-    if os.name != "nt":
-        proc.send_signal(signal.SIGINT)
-    elif UNDER_WINE:
-        raise_sigint_in(proc.pid)      # NO_CONSOLE_EVENTS: what the console's handler thread would do
-    else:
-        proc.send_signal(signal.CTRL_BREAK_EVENT)
-
-
-RUN_NUMBERS = count()
-
-
-def start(folder, data_dir, *extra, script="run_classify.py"):
-    """An entry point in the background, writing everything to ``folder``, its stdout and stderr to
-    files beside it. (Files, not pipes: under Wine, with several runs at once, a finished run's
-    pipes sometimes never reported end-of-file.)"""
-    env = dict(os.environ, GLOG_v="3")
-    stem = f"{folder}-run{next(RUN_NUMBERS)}"
-    with open(stem + ".out", "w") as out, open(stem + ".err", "w") as err:
-        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--data_dir", data_dir,
-                                 *FLAGS, "--ckpt_dir", folder, "--log_dir", folder, *map(str, extra)],
-                                env=env, stdout=out, stderr=err, **own_group())
-    proc.out_path, proc.err_path = stem + ".out", stem + ".err"
-    return proc
-
-
-def distill(folder, data_dir, teacher, *extra):
-    """A 2-epoch distillation of ResNet8 from ``teacher`` (a ResNet8 checkpoint), seed 5."""
-    return start(folder, data_dir, "--t_net", "ResNet", "--t_n_layer", 8, "--t_ckpt", teacher,
-                 "--epoches", 2, "--seed", 5, *extra, script="run_distill.py")
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read()
-
-
-def interrupt_after_epoch_1(proc):
-    """Ctrl-C as soon as the run reports epoch 1; returns its stderr."""
-    deadline = time.monotonic() + 300
-    while not any(line.startswith("[Epoch:1]") for line in read_text(proc.out_path).splitlines()):
-        assert proc.poll() is None and time.monotonic() < deadline, read_text(proc.err_path)
-        time.sleep(0.1)
-    press_ctrl_c(proc)
-    return finish(proc, 130)[1]
-
-
-def finish(proc, code=0):
-    proc.wait(timeout=300)
-    out, err = read_text(proc.out_path), read_text(proc.err_path)
-    assert proc.returncode == code, err
-    return out, err
-
-
-def digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
+from wine import NO_CONSOLE_EVENTS, UNDER_WINE
 
 def results(folder):
     """The metrics file without its timings."""
@@ -223,16 +152,16 @@ def test_drawn_seed_is_recorded_and_reused_on_resume(cifar100_dir, tmp_path):
     from mindspore import nn
     import run_classify
     from src.checkpoint import save_atomic
-    from src.cli import parse
+    from src.run_config import resolve_run
     from src.run_setup import prepare_run
     argv = ["--data_dir", cifar100_dir, "--download", "False", "--ckpt_dir", str(tmp_path),
             "--log_dir", str(tmp_path), "--ckpt_name", "r8"]
-    fresh = parse(run_classify.build_parser(), argv)
-    assert 0 <= fresh.seed < 2 ** 31 and fresh.seed_was_drawn
+    fresh = resolve_run(run_classify.build_parser().parse_args(argv))
+    assert 0 <= fresh.args.seed < 2 ** 31 and fresh.seed_was_drawn
     save_atomic(nn.Dense(2, 2), str(tmp_path / "r8-last.ckpt"), {"epoch": 1, "args": {"seed": 1234}})
-    args = parse(run_classify.build_parser(), argv + ["--resume", "auto"])
-    run = prepare_run(args)
-    assert args.seed == 1234 and run.resume == str(tmp_path / "r8-last.ckpt")
+    config = resolve_run(run_classify.build_parser().parse_args(argv + ["--resume", "auto"]))
+    run = prepare_run(config)
+    assert config.args.seed == 1234 and config.resume == str(tmp_path / "r8-last.ckpt")
     run.log.begin()
     assert "seed: 1234" in (tmp_path / "student-nokd.log").read_text()
 

@@ -16,9 +16,16 @@ def test_renormalized_teacher_input_equals_normalising_raw_pixels_its_way():
     assert not np.allclose(seen, ours, atol=1e-2)
 
 
-def test_renormalized_accepts_tensors_as_evaluate_passes_them():
-    import mindspore as ms
+def test_renormalized_keeps_the_teacher_contract():
+    """NumPy batch in, the wrapped teacher's NumPy logits out, and its engine named."""
     x = np.random.default_rng(2).standard_normal((4, 3, 32, 32)).astype(np.float32)
     info = DATASETS["cifar100"]
-    teacher = Renormalized(lambda b: b, normalization_stats(info, "dataset"), IMAGENET_MEAN_STD)
-    np.testing.assert_array_equal(teacher(ms.Tensor(x)), teacher(x))
+
+    def inner(batch):
+        return batch.reshape(len(batch), -1)[:, :10].copy()
+    inner.engine = "onnxruntime"
+    teacher = Renormalized(inner, normalization_stats(info, "dataset"), IMAGENET_MEAN_STD)
+    out = teacher(x)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (4, 10)
+    np.testing.assert_array_equal(out, inner(x * teacher.scale + teacher.shift))
+    assert teacher.engine == "onnxruntime"

@@ -2,10 +2,10 @@
 import numpy as np
 
 from src.classify import Classify
-from src.cli import output_paths, parse
 from src.data import BatchLoader, Normalizer
 from src.distill import Distill
 from src.models import build_network
+from src.run_config import resolve_run
 from src.run_log import RunLog
 from src.teacher import Teacher
 
@@ -30,12 +30,14 @@ def loaders(batch=32):
 
 
 def trainer_args(module, tmp_path, *extra):
-    args = parse(module.build_parser(), ["--n_classes", "4", "--ckpt_dir", str(tmp_path / "ckpts"),
-                                         "--log_dir", str(tmp_path / "logs"), "--seed", "0", *extra])
+    flags = ["--n_classes", "4", "--ckpt_dir", str(tmp_path / "ckpts"), "--log_dir", str(tmp_path / "logs"),
+             "--seed", "0", *extra]
     if module is run_distill:
-        args.t_ckpt = "unused"
-        args.ckpt_name = "student.ckpt"
-    return args, output_paths(args)
+        # The trainer is handed its teacher: the checkpoint is only checked to exist.
+        (tmp_path / "teacher.ckpt").write_bytes(b"")
+        flags += ["--t_ckpt", str(tmp_path / "teacher.ckpt"), "--ckpt_name", "student.ckpt"]
+    config = resolve_run(module.build_parser().parse_args(flags), distill=module is run_distill)
+    return config.args, config.files
 
 
 def test_classify_loss_falls_and_accuracy_rises(tmp_path):

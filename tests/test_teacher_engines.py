@@ -1,4 +1,4 @@
-"""The speed levers change no result: BatchNorm folding and the ONNX Runtime teacher give the plain
+"""The teacher engines change no result: BatchNorm folding and the ONNX Runtime teacher give the plain
 MindSpore teacher's logits within float32 rounding, and a distillation step the same loss."""
 import importlib.util
 import os
@@ -36,10 +36,9 @@ def images(n, seed=1):
     return np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)
 
 
-def logits_of(forward, x):
-    import mindspore as ms
-    out = forward(ms.Tensor(x))
-    return out.asnumpy() if hasattr(out, "asnumpy") else np.asarray(out)
+def logits_of(net, x):
+    from src.evaluate import cell_forward
+    return cell_forward(net)(x)
 
 
 def assert_same_logits(a, b):
@@ -93,12 +92,13 @@ def test_teacher_engines_give_the_plain_logits(teacher_ckpt, tmp_path):
     for engine, fold in (("mindspore", False), ("mindspore", True), ("onnxruntime", True)):
         teacher = load_teacher("ResNet", 8, 10, 1, path, engine=engine, fold_bn=fold)
         assert teacher.engine == engine
-        got = logits_of(teacher, x)
+        got = teacher(x)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32
         if engine == "mindspore" and not fold:
             assert np.array_equal(got, expected)
         assert_same_logits(expected, got)
         # NumPy input, as the distillation loop passes it; any batch size (ONNX batch axis is free).
-        assert_same_logits(expected[:5], teacher(x[:5]).asnumpy())
+        assert_same_logits(expected[:5], teacher(x[:5]))
     # The ONNX file went to a private temporary folder, not next to the checkpoint.
     assert sorted(os.listdir(os.path.dirname(path))) == folder_before
 
@@ -113,7 +113,7 @@ def test_onnxruntime_teacher_other_networks(net, n_layer, width, tmp_path):
     model.set_train(False)
     x = images(8)
     teacher = load_teacher(net, n_layer, 10, width, path, engine="onnxruntime")
-    assert_same_logits(logits_of(model, x), teacher.logits(x))
+    assert_same_logits(logits_of(model, x), teacher(x))
 
 
 def test_distillation_step_same_loss_with_fast_teacher(teacher_ckpt):
@@ -122,8 +122,9 @@ def test_distillation_step_same_loss_with_fast_teacher(teacher_ckpt):
     pytest.importorskip("onnxruntime")
     import mindspore as ms
     from mindspore import nn
+    from src.losses import DistillLoss
     from src.teacher import load_teacher
-    from src.train_step import DistillLoss, TrainStep
+    from src.train_step import TrainStep
     path, x, _ = teacher_ckpt
     labels = (np.arange(len(x)) % 10).astype(np.int32)
     student = build_network("ResNet", 8, 10)
@@ -137,7 +138,7 @@ def test_distillation_step_same_loss_with_fast_teacher(teacher_ckpt):
         for p in opt.moments:
             p.set_data(ms.Tensor(np.zeros(p.shape, np.float32)))
         teacher = load_teacher("ResNet", 8, 10, 1, path, engine=engine, fold_bn=fold)
-        out = step(ms.Tensor(x), ms.Tensor(labels), teacher(x)).asnumpy()
+        out = step(ms.Tensor(x), ms.Tensor(labels), ms.Tensor(teacher(x))).asnumpy()
         results[engine, fold] = out, {p.name: p.asnumpy().copy() for p in student.trainable_params()}
     (ref, ref_w) = results["mindspore", False]
     assert ref[2] > 0                                    # the KD term is there
@@ -209,21 +210,21 @@ def test_failed_onnx_export_falls_back_or_explains(teacher_ckpt, monkeypatch):
     assert fallen_back.engine == "mindspore"
     assert notes == ["MindSpore could not export the teacher to ONNX (unsupported operator): "
                      "the teacher runs in MindSpore"]
-    assert_same_logits(expected, logits_of(fallen_back, x))
+    assert_same_logits(expected, fallen_back(x))
     with pytest.raises(UserError, match="^--teacher_engine onnxruntime: MindSpore could not export"):
         teacher.load_teacher("ResNet", 8, 10, 1, path, engine="onnxruntime")
 
 
 def test_teacher_threads(monkeypatch):
-    import run_distill
-    import src.onnx_teacher as onnx_teacher
+    from src import device, teacher
     from src.parallel import DataParallel
-    monkeypatch.setattr(onnx_teacher, "usable_cores", lambda: 8)
-    assert run_distill.teacher_threads(False, None) is None          # every core
-    assert run_distill.teacher_threads(True, None) == 1              # bit-identical logits
-    assert run_distill.teacher_threads(False, DataParallel(rank=0, size=2)) == 4
-    assert run_distill.teacher_threads(False, DataParallel(rank=1, size=16)) == 1
+    from src.teacher import teacher_threads
+    monkeypatch.setattr(teacher, "usable_cores", lambda: 8)
+    assert teacher_threads(False, None) is None          # every core
+    assert teacher_threads(True, None) == 1              # bit-identical logits
+    assert teacher_threads(False, DataParallel(rank=0, size=2)) == 4
+    assert teacher_threads(False, DataParallel(rank=1, size=16)) == 1
     # Windows and macOS have no sched_getaffinity.
     monkeypatch.undo()
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
-    assert onnx_teacher.usable_cores() == os.cpu_count()
+    assert device.usable_cores() == os.cpu_count()
