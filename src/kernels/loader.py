@@ -9,9 +9,9 @@ operator of the process (setup_device does it), and each kernel is a primitive n
 point, inside a Cell whose ``bprop`` gives the gradient (primitives of Python's making have no other).
 
 Linux keeps ``ops.Custom``: it is MindSpore's documented interface, it needs no process-wide
-setting made before the first operator (so the kernels can be chosen at any time, and
-``MS_OP_PLUGIN_PATH`` stays the user's), and it ran the training benchmarks as fast as the plugin
-(README, Windows).
+setting made before the first operator (so ``MS_OP_PLUGIN_PATH`` stays the user's), and the plugin
+ran the benchmarks no faster there (README, Windows). Should a later MindSpore drop the plugin, the
+self-check in build.py fails and ``auto`` falls back with one line.
 """
 import functools
 import inspect
