@@ -15,14 +15,19 @@ from network_shapes import every_batchnorm, every_convolution
 from src.kernels import build as kernel_build
 from src.kernels.build import KernelUnavailable
 from src.kernels.engine import resolve_conv_engine
+from src.kernels.loader import PLUGIN_ENV, attached
 from src.errors import UserError
 
 
 def kernel_or_skip():
     try:
-        return kernel_build.kernel_library()
+        library = kernel_build.kernel_library()
     except KernelUnavailable as err:
         pytest.skip(f"the package's kernels cannot be used here: {err}")
+    if not attached(library):
+        pytest.skip("MindSpore on Windows calls the kernels only if they are attached before its first operator "
+                    "(conftest's setup_device did not choose them)")
+    return library
 
 
 def pytest_generate_tests(metafunc):
@@ -261,8 +266,47 @@ def test_auto_falls_back_with_the_reason_and_onednn_refuses(monkeypatch):
             resolve_conv_engine("fast")
 
 
+def test_a_plugin_library_of_the_users_is_left_alone(monkeypatch):
+    """On Windows MindSpore loads one op-plugin library: if MS_OP_PLUGIN_PATH names another one, auto
+    falls back in one line and leaves the variable as it was; the same build in another cache (set
+    by a parent process) is used as it is."""
+    from src.kernels import loader
+    from src.kernels.engine import _state
+    monkeypatch.setattr(loader, "uses_plugin", lambda: True)
+    ours = os.path.join(os.sep, "cache", "kernels-1", "atskernels.dll")
+    monkeypatch.setattr(kernel_build, "kernel_library", lambda log=None: ours)
+    theirs = os.path.join(os.sep, "elsewhere", "theirs.dll")
+    monkeypatch.setenv(PLUGIN_ENV, theirs)
+    with engine("mindspore"):
+        assert resolve_conv_engine("auto") == (
+            "mindspore", f"conv engine: mindspore (the package's kernels cannot be used: {PLUGIN_ENV} names "
+                         f"another library ({theirs}), and MindSpore loads only one)")
+        with pytest.raises(UserError, match=f"^--conv_engine onednn: .* {PLUGIN_ENV} names another library"):
+            resolve_conv_engine("onednn")
+        assert os.environ[PLUGIN_ENV] == theirs
+        same_build = os.path.join(os.sep, "other-cache", "kernels-1", "atskernels.dll")
+        monkeypatch.setenv(PLUGIN_ENV, same_build)
+        assert resolve_conv_engine("auto") == ("onednn", None) and _state["library"] == same_build
+        monkeypatch.delenv(PLUGIN_ENV)
+        assert resolve_conv_engine("auto") == ("onednn", None) and os.environ[PLUGIN_ENV] == ours
+
+
+def test_the_library_lists_its_operators_for_the_plugin_loader():
+    """GetAllRegisteredOps, which MindSpore's op-plugin loader asks, names every kernel entry point."""
+    import ctypes
+    library = ctypes.CDLL(kernel_or_skip())
+    library.GetAllRegisteredOps.restype = ctypes.POINTER(ctypes.c_char_p)
+    names = library.GetAllRegisteredOps()
+    assert sorted(names[i].decode() for i in range(library.GetRegisteredOpCount())) == sorted(
+        [f"ats_conv_{kind}" for kind in ("forward", "forward_no_dx", "forward_bias", "forward_bias_no_dx", "backward",
+                                         "backward_bias", "backward_weights", "backward_weights_bias")]
+        + [f"ats_bn_{kind}{fused}" for kind in ("forward", "backward", "inference")
+           for fused in ("", "_relu", "_add_relu")]
+        + ["ats_maxpool_forward", "ats_maxpool_backward"])
+
+
 @pytest.mark.parametrize("system, machine, reason", [
-    ("win32", "AMD64", "MindSpore runs custom CPU operators on Linux only"),
+    ("darwin", "x86_64", "the kernels are built on Linux and Windows only, not darwin"),
     ("linux", "aarch64", "the kernels target x86-64 processors, not aarch64"),
 ])
 def test_platforms_without_the_kernels(monkeypatch, system, machine, reason):
@@ -275,9 +319,14 @@ def test_platforms_without_the_kernels(monkeypatch, system, machine, reason):
 def test_no_compiler(monkeypatch):
     if kernel_build.platform_problem():
         pytest.skip(kernel_build.platform_problem())
+    import importlib.util
     monkeypatch.setenv("CXX", "")
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(KernelUnavailable, match=r"^no C\+\+ compiler found \(install g\+\+, or set CXX\)$"):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "ziglang" else find_spec(name, *rest))
+    remedy = "pip install ziglang" if sys.platform == "win32" else "install g\\+\\+"
+    with pytest.raises(KernelUnavailable, match=rf"^no C\+\+ compiler found \({remedy}, or set CXX\)$"):
         kernel_build.kernel_library()
 
 
@@ -322,7 +371,7 @@ def test_concurrent_first_builds_share_one_cache_entry(tmp_path):
     paths = {o.strip() for o, _ in outs}
     assert len(paths) == 1
     (entry,) = os.listdir(tmp_path)
-    assert sorted(os.listdir(tmp_path / entry)) == ["check.json", "libatskernels.so"]
+    assert sorted(os.listdir(tmp_path / entry)) == sorted(["check.json", kernel_build.library_name()])
     with open(tmp_path / entry / "check.json") as f:
         report = json.load(f)
     assert report["passed"] and report["max_relative_error"] <= 1e-5 and "ref" not in report["implementations"]

@@ -3,5 +3,6 @@
 
 ``engine.py`` chooses what runs the layers and builds them; ``layers.py`` holds the layers the kernels
 run; ``build.py`` compiles the C++ sources beside it on first use and caches the library;
-``check.py`` compares the kernels with MindSpore's layers before a built library is used.
+``check.py`` compares the kernels with MindSpore's layers before a built library is used;
+``loader.py`` is how MindSpore calls them (``ops.Custom`` on Linux, its op plugin on Windows).
 """

@@ -1,11 +1,11 @@
-/* BatchNorm for MindSpore graphs on the CPU (custom AOT operator), on plain NCHW float32. Training
+/* BatchNorm for MindSpore graphs on the CPU (a custom operator), on plain NCHW float32. Training
  * mode: batch statistics, normalisation and both gradients, each a pass or two over the data,
  * vectorised and spread over the shared pool by channel. Inference mode: the normalisation by the
  * moving statistics, one pass (its gradient is left to MindSpore's operators: evaluation does not
  * need one). MindSpore's own CPU BatchNorm (oneDNN's generic NCHW code) moves far less data per
  * second.
  *
- * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
+ * Entry points (MindSpore's kernel signature, entry.h; parameters are the inputs, then the outputs):
  *   ats_bn_forward[_relu]  (x, gamma, beta, eps) -> y, mean, var     var: biased, as normalised with
  *   ats_bn_backward[_relu] (x, dy, gamma, beta, mean, var, eps) -> dx, dgamma, dbeta
  *   ats_bn_inference[_relu] (x, gamma, beta, mean, var, eps) -> y    mean, var: the moving ones
@@ -26,6 +26,7 @@
 #include <mutex>
 #include <string>
 
+#include "entry.h"
 #include "threadpool.h"
 
 namespace {
@@ -192,10 +193,7 @@ int run(int nparam, void **params, int *ndims, int64_t **shapes, const char **dt
     return 0;
 }
 
-#define ATS_PARAMETERS int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes
-#define ATS_ARGUMENTS nparam, params, ndims, shapes, dtypes
-
-/* The parameters in MindSpore's AOT order (the inputs, then the outputs; see the top). A shortcut
+/* The parameters in MindSpore's order (the inputs, then the outputs; see the top). A shortcut
  * always comes with the ReLU after the sum, as a residual block ends. */
 int forward_call(bool relu, ATS_PARAMETERS) {
     return run(ATS_ARGUMENTS, 7, {0, 4}, 3, [&](const Dims &d, auto f) {
@@ -235,9 +233,8 @@ int inference_add_relu_call(bool, ATS_PARAMETERS) {
 
 }  // namespace
 
-extern "C" {
 #define ATS_ENTRY(name, call, relu) \
-    int name(ATS_PARAMETERS, void *, void *) { return call(relu, ATS_ARGUMENTS); }
+    ATS_OPERATOR(name) { return call(relu, ATS_ARGUMENTS); }
 ATS_ENTRY(ats_bn_forward, forward_call, false)
 ATS_ENTRY(ats_bn_forward_relu, forward_call, true)
 ATS_ENTRY(ats_bn_backward, backward_call, false)
@@ -248,6 +245,3 @@ ATS_ENTRY(ats_bn_forward_add_relu, forward_add_relu_call, true)
 ATS_ENTRY(ats_bn_backward_add_relu, backward_add_relu_call, true)
 ATS_ENTRY(ats_bn_inference_add_relu, inference_add_relu_call, true)
 #undef ATS_ENTRY
-#undef ATS_PARAMETERS
-#undef ATS_ARGUMENTS
-}

@@ -1,8 +1,11 @@
 """Building the package's CPU kernels (the oneDNN convolution, BatchNorm, max-pooling) on first use,
 and caching them.
 
-The kernels are compiled with the system's C++ compiler against the ``libdnnl.so.3`` that MindSpore
-bundles, then checked against MindSpore's layers in a separate process (``check.py``): the check
+The kernels are compiled with the system's C++ compiler against the oneDNN that MindSpore bundles:
+on Linux with g++ (or ``$CXX``) linked to its ``libdnnl.so.3``; on Windows, where users have no
+compiler, with zig's clang from the ``ziglang`` package of the requirements (or ``$CXX``, or a
+MinGW-w64 g++ on PATH), into a DLL that finds ``dnnl.dll`` in the running MindSpore. Then they are
+checked against MindSpore's layers in a separate process (``check.py``): the check
 has to run the kernels with oneDNN's processor features not yet fixed by this process. Only a library
 that built and passed lands in the cache, under a name made of everything it depends on (the
 sources, MindSpore's version, the compiler, the processor's features and oneDNN's ISA cap), by
@@ -18,10 +21,11 @@ import subprocess
 import sys
 import tempfile
 
+from .loader import environment
+
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
-COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc", "maxpool_kernel.cc")
-SOURCES = COMPILED + ("dnnl_subset.h", "threadpool.h")
-LIBRARY = "libatskernels.so"
+COMPILED = ("conv_kernel.cc", "batchnorm_kernel.cc", "maxpool_kernel.cc", "plugin.cc", "dnnl_load.cc")
+SOURCES = COMPILED + ("dnnl_subset.h", "dnnl_threadpool.h", "entry.h", "threadpool.h")
 CHECK_FILE = "check.json"
 ROOT = os.path.dirname(os.path.dirname(SOURCE_DIR))   # the repository: ``python -m src.kernels.check``
 
@@ -38,28 +42,47 @@ def cache_dir():
     return os.path.join(base, "ats-mindspore")
 
 
-def mindspore_lib_dir():
-    """MindSpore's ``lib`` folder (found without importing MindSpore)."""
+def windows():
+    return sys.platform == "win32"
+
+
+def library_name():
+    return "atskernels.dll" if windows() else "libatskernels.so"
+
+
+def onednn_library():
+    """The oneDNN MindSpore bundles: ``lib/libdnnl.so.3``, or ``dnnl.dll`` beside its Python files on
+    Windows (found without importing MindSpore)."""
     import importlib.util
     spec = importlib.util.find_spec("mindspore")
     if spec is None or not spec.submodule_search_locations:
         raise KernelUnavailable("MindSpore is not installed")
-    return os.path.join(list(spec.submodule_search_locations)[0], "lib")
+    root = list(spec.submodule_search_locations)[0]
+    return os.path.join(root, "dnnl.dll") if windows() else os.path.join(root, "lib", "libdnnl.so.3")
 
 
 def find_compiler():
-    for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+    """The command that runs the C++ compiler, as a list."""
+    import importlib.util
+    for name in (os.environ.get("CXX"), *(() if windows() else ("g++", "c++", "clang++"))):
         if name and shutil.which(name):
-            return shutil.which(name)
+            return [shutil.which(name)]
+    if windows():
+        if importlib.util.find_spec("ziglang"):
+            return [sys.executable, "-m", "ziglang", "c++"]
+        for name in ("g++", "clang++"):   # MinGW-w64's, LLVM's
+            if shutil.which(name):
+                return [shutil.which(name)]
+        raise KernelUnavailable("no C++ compiler found (pip install ziglang, or set CXX)")
     raise KernelUnavailable("no C++ compiler found (install g++, or set CXX)")
 
 
 def compiler_identity(cxx):
     try:
-        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run([*cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as err:
-        raise KernelUnavailable(f"the C++ compiler {cxx} does not run ({err})") from None
-    return out.splitlines()[0] if out else cxx
+        raise KernelUnavailable(f"the C++ compiler {' '.join(cxx)} does not run ({err})") from None
+    return out.splitlines()[0] if out else " ".join(cxx)
 
 
 def processor_features():
@@ -74,20 +97,26 @@ def processor_features():
     return platform.processor()
 
 
-def compile_command(cxx, lib_dir, output):
+def compile_command(cxx, onednn, output):
     # -march=native: built on the machine it runs on (the cache key holds the processor's features).
-    return [cxx, "-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread",
-            "-o", output, *(os.path.join(SOURCE_DIR, name) for name in COMPILED), f"-L{lib_dir}",
-            "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
+    common = [*cxx, "-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-o", output,
+              *(os.path.join(SOURCE_DIR, name) for name in COMPILED)]
+    if windows():
+        # MinGW's g++ would otherwise make the DLL need its own runtime DLLs, which are not on a
+        # Windows user's PATH; zig links its C++ runtime into the DLL anyway (and makes an archive
+        # of a static shared library).
+        return common + ([] if "ziglang" in cxx else ["-static"])
+    lib_dir = os.path.dirname(onednn)
+    return common + ["-fPIC", "-pthread", f"-L{lib_dir}", "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
 
 
-def cache_key(cxx, lib_dir):
+def cache_key(cxx, onednn):
     import importlib.metadata
     digest = hashlib.sha256()
     for name in SOURCES:
         with open(os.path.join(SOURCE_DIR, name), "rb") as f:
             digest.update(f.read())
-    for part in (" ".join(compile_command(cxx, lib_dir, LIBRARY)), compiler_identity(cxx),
+    for part in (" ".join(compile_command(cxx, onednn, library_name())), compiler_identity(cxx),
                  importlib.metadata.version("mindspore"), processor_features(),
                  os.environ.get("ONEDNN_MAX_CPU_ISA", "")):
         digest.update(part.encode())
@@ -96,8 +125,8 @@ def cache_key(cxx, lib_dir):
 
 def platform_problem():
     """Why the kernels cannot run on this system at all, or None."""
-    if sys.platform != "linux":
-        return "MindSpore runs custom CPU operators on Linux only"
+    if sys.platform not in ("linux", "win32"):
+        return f"the kernels are built on Linux and Windows only, not {sys.platform}"
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return f"the kernels target x86-64 processors, not {platform.machine()}"
     return None
@@ -112,13 +141,13 @@ def kernel_library(log=None):
     problem = platform_problem()
     if problem:
         raise KernelUnavailable(problem)
-    lib_dir = mindspore_lib_dir()
-    if not os.path.isfile(os.path.join(lib_dir, "libdnnl.so.3")):
-        raise KernelUnavailable("this MindSpore has no bundled oneDNN (lib/libdnnl.so.3)")
+    onednn = onednn_library()
+    if not os.path.isfile(onednn):
+        raise KernelUnavailable(f"this MindSpore has no bundled oneDNN ({os.path.basename(onednn)})")
     cxx = find_compiler()
-    final = os.path.join(cache_dir(), f"kernels-{cache_key(cxx, lib_dir)}")
+    final = os.path.join(cache_dir(), f"kernels-{cache_key(cxx, onednn)}")
     if os.path.isfile(os.path.join(final, CHECK_FILE)):
-        return os.path.join(final, LIBRARY)
+        return os.path.join(final, library_name())
     try:
         os.makedirs(cache_dir(), exist_ok=True)
         work = tempfile.mkdtemp(prefix=".building-", dir=cache_dir())
@@ -129,8 +158,8 @@ def kernel_library(log=None):
         if log:
             log(f"building the package's CPU kernels (convolution, BatchNorm, max-pooling) into {final} "
                 f"(once per machine)")
-        library = os.path.join(work, LIBRARY)
-        build(cxx, lib_dir, library)
+        library = os.path.join(work, library_name())
+        build(cxx, onednn, library)
         report = self_check(library)
         with open(os.path.join(work, CHECK_FILE), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
@@ -141,13 +170,13 @@ def kernel_library(log=None):
                 raise KernelUnavailable(f"cannot write the build cache {final}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return os.path.join(final, LIBRARY)
+    return os.path.join(final, library_name())
 
 
-def build(cxx, lib_dir, library):
+def build(cxx, onednn, library):
     try:
-        proc = subprocess.run(compile_command(cxx, lib_dir, library), capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(compile_command(cxx, onednn, library), capture_output=True, text=True,
+                              timeout=1200)
     except (OSError, subprocess.SubprocessError) as err:
         raise KernelUnavailable(f"the C++ build failed ({err})") from None
     if proc.returncode != 0:
@@ -157,7 +186,7 @@ def build(cxx, lib_dir, library):
 
 def self_check(library):
     """Run ``check.py`` on ``library`` in a fresh process; its JSON report, if it passed."""
-    env = dict(os.environ, GLOG_v="3")
+    env = dict(os.environ, GLOG_v="3", **environment(library))
     try:
         proc = subprocess.run([sys.executable, "-m", "src.kernels.check", library], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=900)

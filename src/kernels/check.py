@@ -12,14 +12,15 @@ for every convolution and BatchNorm shape of the networks.
 """
 import ctypes
 import json
-import os
 import sys
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from .build import onednn_library
 from .layers import BatchNormReLU, KernelBatchNorm2d, KernelConv2d, KernelMaxPool2d
+from .loader import PLUGIN_ENV, attach
 
 TOLERANCE = 1e-5   # max |ours - nn.Conv2d| / max |nn.Conv2d|, for the output and every gradient
 # Layers as (in channels, out channels, kernel, stride, padding, bias, input_grad): an RGB first
@@ -167,7 +168,7 @@ def implementations(library, batch, cin, cout, side, kernel, stride, padding):
 
 
 def onednn_version():
-    lib = ctypes.CDLL(os.path.join(os.path.dirname(ms.__file__), "lib", "libdnnl.so.3"))
+    lib = ctypes.CDLL(onednn_library())
 
     class Version(ctypes.Structure):
         _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int)]
@@ -179,6 +180,9 @@ def onednn_version():
 
 def main(argv=None):
     (library,) = argv if argv is not None else sys.argv[1:]
+    if attach(library) is None:
+        print(json.dumps({"passed": False, "failure": f"{PLUGIN_ENV} names another library"}), flush=True)
+        return
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)   # as in training: graph mode has rules of its own for bprops
     report = {"passed": False, "tolerance": TOLERANCE}

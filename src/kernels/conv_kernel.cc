@@ -1,10 +1,10 @@
 /* 2-D convolution (forward, input gradient, weight gradient) for MindSpore graphs on the CPU: a
- * custom AOT operator run by the oneDNN that MindSpore bundles, asking oneDNN for the memory layouts
+ * custom operator run by the oneDNN that MindSpore bundles, asking oneDNN for the memory layouts
  * its fast kernels want ("any") and reordering MindSpore's plain NCHW/OIHW tensors in and out.
  * MindSpore's own CPU convolution hands oneDNN plain layouts, which leaves it im2col + GEMM (or,
  * on AVX-512, the naive reference kernel).
  *
- * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
+ * Entry points (MindSpore's kernel signature, entry.h; parameters are the inputs, then the outputs):
  *   ats_conv_forward[_bias]            (x, w, [b,] geometry) -> y
  *   ats_conv_forward[_bias]_no_dx      the same, for layers whose input needs no gradient (first
  *                                      layers): MindSpore's graph mode keeps one backward function
@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "dnnl_subset.h"
+#include "dnnl_threadpool.h"
+#include "entry.h"
 #include "threadpool.h"
 
 namespace {
@@ -47,14 +49,23 @@ void check(dnnl_status_t status, const char *what) {
 // ---- reorder buffers -------------------------------------------------------------------------
 enum Slot { SRC, WEIGHTS, DST, DIFF_DST, DIFF_SRC, DIFF_WEIGHTS, SCRATCHPAD, N_SLOTS };
 
+// Windows' C runtime has no aligned_alloc (its aligned blocks need their own free).
+#if defined(_WIN32)
+void *page_aligned(size_t bytes) { return _aligned_malloc(bytes, 4096); }
+void release(void *data) { _aligned_free(data); }
+#else
+void *page_aligned(size_t bytes) { return std::aligned_alloc(4096, bytes); }
+void release(void *data) { std::free(data); }
+#endif
+
 class Buffer {
   public:
-    ~Buffer() { std::free(data_); }
+    ~Buffer() { release(data_); }
     void *get(size_t bytes) {
         if (bytes > size_) {
-            std::free(data_);
+            release(data_);
             size_ = (bytes + 4095) / 4096 * 4096;
-            data_ = std::aligned_alloc(4096, size_);
+            data_ = page_aligned(size_);
             if (!data_) {
                 size_ = 0;
                 throw Failure{"allocating " + std::to_string(bytes) + " bytes"};
@@ -69,14 +80,18 @@ class Buffer {
 };
 
 // ---- one oneDNN primitive with its operands ----------------------------------------------------
-template <typename T, dnnl_status_t (*destroy)(T *)>
+/* Destroys a oneDNN handle, whichever kind it is. */
 struct Destroy {
-    void operator()(T *handle) const { destroy(handle); }
+    void operator()(dnnl_primitive_desc *handle) const { dnnl_primitive_desc_destroy(handle); }
+    void operator()(dnnl_memory_desc *handle) const { dnnl_memory_desc_destroy(handle); }
+    void operator()(dnnl_memory *handle) const { dnnl_memory_destroy(handle); }
+    void operator()(dnnl_primitive *handle) const { dnnl_primitive_destroy(handle); }
+    void operator()(dnnl_primitive_attr *handle) const { dnnl_primitive_attr_destroy(handle); }
 };
-using PrimitiveDesc = std::unique_ptr<dnnl_primitive_desc, Destroy<dnnl_primitive_desc, dnnl_primitive_desc_destroy>>;
-using MemoryDesc = std::unique_ptr<dnnl_memory_desc, Destroy<dnnl_memory_desc, dnnl_memory_desc_destroy>>;
-using Memory = std::unique_ptr<dnnl_memory, Destroy<dnnl_memory, dnnl_memory_destroy>>;
-using Primitive = std::unique_ptr<dnnl_primitive, Destroy<dnnl_primitive, dnnl_primitive_destroy>>;
+using PrimitiveDesc = std::unique_ptr<dnnl_primitive_desc, Destroy>;
+using MemoryDesc = std::unique_ptr<dnnl_memory_desc, Destroy>;
+using Memory = std::unique_ptr<dnnl_memory, Destroy>;
+using Primitive = std::unique_ptr<dnnl_primitive, Destroy>;
 
 MemoryDesc memory_desc(const dnnl_dims_t dims, int tag, int ndims = 4) {
     dnnl_memory_desc_t md;
@@ -99,7 +114,7 @@ Primitive primitive(const_dnnl_primitive_desc_t pd, const char *what) {
 /* What a primitive's operand is: its argument, where MindSpore's buffer is, its role. */
 struct OperandSpec {
     int arg;         // DNNL_ARG_*
-    int param;       // index into the AOT params (MindSpore's buffer)
+    int param;       // index into the kernel's params (MindSpore's buffer)
     bool output;
     Slot slot;       // where the primitive's layout lives, if it differs from the plain one
     int query;       // the primitive descriptor's query for that layout
@@ -229,7 +244,7 @@ class Convolution {
         const Layout at(kind, has_bias);
         dnnl_primitive_attr_t raw_attr;
         check(dnnl_primitive_attr_create(&raw_attr), "attributes");
-        std::unique_ptr<dnnl_primitive_attr, Destroy<dnnl_primitive_attr, dnnl_primitive_attr_destroy>> attr(raw_attr);
+        std::unique_ptr<dnnl_primitive_attr, Destroy> attr(raw_attr);
         // Scratchpads come from the shared buffers, not from one allocation per primitive.
         check(dnnl_primitive_attr_set_scratchpad_mode(attr.get(), dnnl_scratchpad_mode_user), "attributes");
         MemoryDesc src = memory_desc(s.src, dnnl_format_tag_any), weights = memory_desc(s.weights, dnnl_format_tag_any),
@@ -299,23 +314,27 @@ using Key = std::array<int64_t, 18>;
  * shared().mutex only. */
 struct Kernel {
     dnnl_engine_t engine = nullptr;
+    std::unique_ptr<ats::DnnlThreadpool> threadpool;   // the shared pool, as oneDNN sees it
     dnnl_stream_t stream = nullptr;
     uint64_t generation = 0;   // of the pool the stream and the cached primitives were made for
     std::map<Key, std::unique_ptr<Convolution>> cache;
     Buffer slots[N_SLOTS];
 
     void ensure_ready() {
+        const char *missing = nullptr;
+        if (!ats::load_dnnl(&missing)) throw Failure{missing};
         ats::Pool &pool = shared().ready_pool();
         if (!engine) check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine");
         if (generation != shared().generation) {   // first use, or a new thread count
             cache.clear();
             if (stream) dnnl_stream_destroy(stream);
             stream = nullptr;
-            check(dnnl_threadpool_interop_stream_create(&stream, engine, &pool), "creating the stream");
+            threadpool.reset(new ats::DnnlThreadpool(pool));
+            check(dnnl_threadpool_interop_stream_create(&stream, engine, threadpool->handle()), "creating the stream");
             generation = shared().generation;
         }
         // oneDNN reads the thread count per calling thread (when creating and running primitives).
-        check(dnnl_threadpool_interop_set_max_concurrency(pool.get_num_threads()), "setting the thread count");
+        check(dnnl_threadpool_interop_set_max_concurrency(pool.threads()), "setting the thread count");
     }
 };
 
@@ -397,11 +416,8 @@ int call(Kind kind, bool bias, int nparam, void **params, int *ndims, int64_t **
 
 }  // namespace
 
-extern "C" {
-#define ATS_ENTRY(name, kind, bias)                                                                             \
-    int name(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) { \
-        return call(kind, bias, nparam, params, ndims, shapes, dtypes);                                      \
-    }
+#define ATS_ENTRY(name, kind, bias) \
+    ATS_OPERATOR(name) { return call(kind, bias, ATS_ARGUMENTS); }
 ATS_ENTRY(ats_conv_forward, FORWARD, false)
 ATS_ENTRY(ats_conv_forward_no_dx, FORWARD, false)
 ATS_ENTRY(ats_conv_forward_bias, FORWARD, true)
@@ -414,8 +430,8 @@ ATS_ENTRY(ats_conv_backward_weights_bias, BACKWARD_WEIGHTS, true)
 
 /* The oneDNN implementations chosen for a convolution (comma-separated: forward, or input and
  * weight gradient); writes "" and returns 1 on failure (see ats_conv_last_error). */
-int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weights, const int64_t *dst,
-                             const int64_t *geometry, char *out, int size) {
+ATS_EXPORT int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weights,
+                                        const int64_t *dst, const int64_t *geometry, char *out, int size) {
     Kernel &k = kernel();
     std::lock_guard<std::mutex> lock(shared().mutex);
     out[0] = '\0';
@@ -436,14 +452,13 @@ int ats_conv_implementations(int kind, const int64_t *src, const int64_t *weight
     return 1;
 }
 
-const char *ats_conv_last_error() { return g_last_error.c_str(); }
+ATS_EXPORT const char *ats_conv_last_error() { return g_last_error.c_str(); }
 
 /* Threads of the kernels' pool (default: the CPUs this process may run on); call before the first
  * kernel, or between runs: the cached primitives are rebuilt for the new count. */
-void ats_set_threads(int threads) {
+ATS_EXPORT void ats_set_threads(int threads) {
     std::lock_guard<std::mutex> lock(shared().mutex);
     if (threads < 1 || threads == shared().threads) return;
     shared().threads = threads;
     shared().pool.reset();
-}
 }

@@ -9,7 +9,8 @@ and 2x2 max-pooling through ``maxpool_kernel.cc``. Their parameters, names and i
 MindSpore's, so checkpoints do not depend on the engine.
 
 The choice is made once per process, before the first layer runs (src/device.py): with the
-package's kernels the ISA cap is not set, so every convolution MindSpore runs must be ours. Networks
+package's kernels the ISA cap is not set, so every convolution MindSpore runs must be ours; and on
+Windows MindSpore finds the kernels only if told before its first operator (loader.py). Networks
 that are exported (MindIR, ONNX) are built inside ``mindspore_layers()``; they are never run by
 MindSpore here.
 """
@@ -42,8 +43,12 @@ def resolve_conv_engine(requested, device_target="CPU", log=None):
                             f"{device_target}")
         return _activate("mindspore"), None
     from .build import KernelUnavailable, kernel_library
+    from .loader import PLUGIN_ENV, attach
     try:
-        library = kernel_library(log)
+        library = attach(kernel_library(log))
+        if library is None:
+            raise KernelUnavailable(f"{PLUGIN_ENV} names another library ({os.environ[PLUGIN_ENV]}), and "
+                                    f"MindSpore loads only one")
     except KernelUnavailable as err:
         if requested == "onednn":
             raise UserError(f"--conv_engine onednn: the package's kernels cannot be used here: {err}") from None

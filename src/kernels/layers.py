@@ -6,6 +6,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from .loader import operator
+
 
 def geometry(conv):
     """[stride h, w, padding top, bottom, left, right, dilation h, w] of an ``nn.Conv2d``."""
@@ -37,7 +39,7 @@ class KernelConv2d(nn.Conv2d):
         if self.group != 1 or self.data_format != "NCHW":
             raise ValueError("KernelConv2d: only group=1 and data_format='NCHW' are supported")
         g = geometry(self)
-        # An input of the kernel (not an attribute): MindSpore's AOT operators take tensors only.
+        # An input of the kernel (not an attribute): MindSpore passes its kernels tensors only.
         self.geometry = ms.Tensor(np.array(g, np.int64))
         (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = self.kernel_size, g[0:2], g[2:6], g[6:8]
 
@@ -48,9 +50,9 @@ class KernelConv2d(nn.Conv2d):
         # What the backward computes: (dx, dw[, db]), or (dw[, db]) without an input gradient.
         outputs = ((lambda x, w, dy, g: x),) if input_grad else ()
         outputs += (lambda x, w, dy, g: w,) + ((lambda x, w, dy, g: [w[0]],) if self.has_bias else ())
-        backward = ops.Custom(f"{library}:ats_conv_backward{'' if input_grad else '_weights'}{bias}",
-                              out_shape=lambda *shapes: tuple(f(*shapes) for f in outputs),
-                              out_dtype=lambda x, w, dy, g: (x,) * len(outputs), func_type="aot")
+        backward = operator(library, f"ats_conv_backward{'' if input_grad else '_weights'}{bias}",
+                            out_shape=lambda *shapes: tuple(f(*shapes) for f in outputs),
+                            out_dtype=lambda x, w, dy, g: (x,) * len(outputs))
 
         def gradients(x, w, dout, geo):
             grads = backward(x, w, dout, geo)
@@ -65,8 +67,7 @@ class KernelConv2d(nn.Conv2d):
 
         # Graph mode keeps one bprop per AOT function name: each kind of layer has its own name.
         forward = f"ats_conv_forward{bias}{'' if input_grad else '_no_dx'}"
-        self.convolve = ops.Custom(f"{library}:{forward}", out_shape=out_shape,
-                                   out_dtype=lambda x, *_: x, func_type="aot", bprop=bprop)
+        self.convolve = operator(library, forward, out_shape=out_shape, out_dtype=lambda x, *_: x, bprop=bprop)
 
     def construct(self, x):
         if self.has_bias:
@@ -130,8 +131,8 @@ class KernelBatchNorm2d(BatchNormReLU):
 
         def kernel(name, out_shape, bprop=None):
             # Every output is float32 and shaped as an input: x (index 0) or a per-channel one.
-            return ops.Custom(f"{library}:{name}", out_shape=lambda *s: tuple(s[i] for i in out_shape),
-                              out_dtype=lambda *t: tuple(t[i] for i in out_shape), func_type="aot", bprop=bprop)
+            return operator(library, name, out_shape=lambda *s: tuple(s[i] for i in out_shape),
+                            out_dtype=lambda *t: tuple(t[i] for i in out_shape), bprop=bprop)
 
         backward = kernel(f"ats_bn_backward{suffix}", (0, 2, 2))   # x, dy, gamma, ...
 
@@ -191,8 +192,8 @@ class KernelMaxPool2d(nn.MaxPool2d):
 
     def __init__(self, library):
         super().__init__(kernel_size=2, stride=2)
-        backward = ops.Custom(f"{library}:ats_maxpool_backward", out_shape=lambda x, dy, where: x,
-                              out_dtype=lambda x, dy, where: x, func_type="aot")
+        backward = operator(library, "ats_maxpool_backward", out_shape=lambda x, dy, where: x,
+                            out_dtype=lambda x, dy, where: x)
 
         def bprop(x, out, dout):
             return (backward(x, dout[0], out[1]),)
@@ -201,8 +202,8 @@ class KernelMaxPool2d(nn.MaxPool2d):
             pooled = [x[0], x[1], x[2] // 2 if x[2] > 0 else x[2], x[3] // 2 if x[3] > 0 else x[3]]
             return pooled, pooled
 
-        self.pool = ops.Custom(f"{library}:ats_maxpool_forward", out_shape=out_shape,
-                               out_dtype=lambda x: (x, ms.uint8), func_type="aot", bprop=bprop)
+        self.pool = operator(library, "ats_maxpool_forward", out_shape=out_shape, out_dtype=lambda x: (x, ms.uint8),
+                             bprop=bprop)
 
     def construct(self, x):
         return self.pool(x)[0]

@@ -1,9 +1,9 @@
-/* 2x2 max-pooling with stride 2 (VGG's) for MindSpore graphs on the CPU (custom AOT operator), on
+/* 2x2 max-pooling with stride 2 (VGG's) for MindSpore graphs on the CPU (a custom operator), on
  * plain NCHW float32. The forward also writes which of the four inputs was the largest (the first
  * of equal ones, as MindSpore's pooling gradient chooses), so the backward is one scatter; MindSpore's
  * own gradient recomputes the forward to find them.
  *
- * Entry points (MindSpore's AOT signature; parameters are the inputs, then the outputs):
+ * Entry points (MindSpore's kernel signature, entry.h; parameters are the inputs, then the outputs):
  *   ats_maxpool_forward  (x) -> y, where                 where: uint8, 0..3 = top-left .. bottom-right
  *   ats_maxpool_backward (x, dy, where) -> dx            x: for its shape only
  * x, dx [N,C,H,W]; y, dy, where [N,C,H/2,W/2] (a last odd row or column is not pooled). */
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "entry.h"
 #include "threadpool.h"
 
 namespace {
@@ -77,9 +78,7 @@ void backward(const Planes &p, const float *dy, const uint8_t *where, float *dx)
 
 }  // namespace
 
-extern "C" {
-int ats_maxpool_forward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                        void *) {
+ATS_OPERATOR(ats_maxpool_forward) {
     Planes p;
     if (!read_planes(nparam, 3, ndims, shapes, 0, &p) || std::strcmp(dtypes[0], "float32") != 0) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
@@ -88,13 +87,11 @@ int ats_maxpool_forward(int nparam, void **params, int *ndims, int64_t **shapes,
     return 0;
 }
 
-int ats_maxpool_backward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                         void *) {
+ATS_OPERATOR(ats_maxpool_backward) {
     Planes p;
     if (!read_planes(nparam, 4, ndims, shapes, 0, &p) || std::strcmp(dtypes[1], "float32") != 0) return 1;
     std::lock_guard<std::mutex> lock(ats::shared().mutex);
     backward(p, static_cast<const float *>(params[1]), static_cast<const uint8_t *>(params[2]),
              static_cast<float *>(params[3]));
     return 0;
-}
 }

@@ -3,38 +3,44 @@
 #ifndef ATS_THREADPOOL_H
 #define ATS_THREADPOOL_H
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX   // windows.h's min and max macros would hide std::min and std::max
+#endif
+#include <windows.h>
+#else
 #include <sched.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
+#include <bitset>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "dnnl_subset.h"
-
 namespace ats {
 
 inline thread_local bool t_in_pool = false;
 
-/* A fixed set of threads for oneDNN's parallel_for; the calling thread takes part. A job's n tasks
- * are taken in any order by any thread (oneDNN's threadpool runtime needs no more), and the task
- * index alone decides the work, so results do not depend on scheduling.
+/* A fixed set of threads for oneDNN's parallel_for (through dnnl_threadpool.h) and our kernels';
+ * the calling thread takes part. A job's n tasks are taken in any order by any thread (oneDNN's
+ * threadpool runtime needs no more), and the task index alone decides the work, so results do not
+ * depend on scheduling.
  *
  * Idle threads spin briefly before they sleep: one convolution calls parallel_for several times
  * in a row (reorders, the kernel), and a sleeping thread can take far longer to wake than the
  * gap. The spin is short (about 0.1 ms) so that MindSpore's own kernels, which run in between on
  * the same cores, are not slowed. */
-class Pool final : public ThreadpoolInterface {
+class Pool final {
   public:
     explicit Pool(int threads) : threads_(threads) {
         for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { work(); });
     }
-    ~Pool() override {
+    ~Pool() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             stop_ = true;
@@ -43,16 +49,16 @@ class Pool final : public ThreadpoolInterface {
         wake_.notify_all();
         for (auto &w : workers_) w.join();
     }
-    int get_num_threads() const override { return threads_; }
-    bool get_in_parallel() const override { return t_in_pool; }
-    uint64_t get_flags() const override { return 0; }  // synchronous: returns when all tasks ran
+    int threads() const { return threads_; }
+    static bool in_parallel() { return t_in_pool; }
 
-    void parallel_for(int n, const std::function<void(int, int)> &fn) override {
+    /* Runs call(context, i, n) for every i in [0, n) and returns when all have run. */
+    void parallel_for(int n, void (*call)(const void *, int, int), const void *context) {
         if (n <= 1 || threads_ == 1 || t_in_pool) {
-            for (int i = 0; i < n; ++i) fn(i, n);
+            for (int i = 0; i < n; ++i) call(context, i, n);
             return;
         }
-        Job job(fn, n);
+        Job job(call, context, n);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             job_ = &job;
@@ -71,10 +77,16 @@ class Pool final : public ThreadpoolInterface {
         job_ = nullptr;
     }
 
+    template <typename Fn>
+    void parallel_for(int n, const Fn &fn) {
+        parallel_for(n, [](const void *f, int i, int count) { (*static_cast<const Fn *>(f))(i, count); }, &fn);
+    }
+
   private:
     struct Job {
-        Job(const std::function<void(int, int)> &f, int count) : fn(f), n(count), left(count) {}
-        const std::function<void(int, int)> &fn;
+        Job(void (*f)(const void *, int, int), const void *c, int count) : call(f), context(c), n(count), left(count) {}
+        void (*const call)(const void *, int, int);
+        const void *const context;
         const int n;
         std::atomic<int> next{0};
         std::atomic<int> left;
@@ -87,7 +99,7 @@ class Pool final : public ThreadpoolInterface {
 
     static void run(Job &job) {
         for (int i; (i = job.next.fetch_add(1)) < job.n;) {
-            job.fn(i, job.n);
+            job.call(job.context, i, job.n);
             job.left.fetch_sub(1);
         }
     }
@@ -120,6 +132,17 @@ class Pool final : public ThreadpoolInterface {
     bool stop_ = false;
 };
 
+inline int usable_cpus() {
+#if defined(_WIN32)
+    DWORD_PTR process, system;
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &process, &system)) return 1;
+    return static_cast<int>(std::bitset<8 * sizeof(DWORD_PTR)>(process).count());
+#else
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+#endif
+}
+
 struct Shared {
     std::mutex mutex;          // held for the whole of every kernel call
     int threads = 0;           // 0: the CPUs this process may run on
@@ -127,10 +150,7 @@ struct Shared {
     uint64_t generation = 0;   // counts the pools made: what was made for an older one is stale
 
     Pool &ready_pool() {
-        if (threads == 0) {
-            cpu_set_t set;
-            threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-        }
+        if (threads == 0) threads = usable_cpus();
         if (!pool) {
             pool.reset(new Pool(threads));
             ++generation;
@@ -148,7 +168,7 @@ inline Shared &shared() {
 template <typename Fn>
 void parallel_ranges(int64_t count, Fn fn) {
     Pool &pool = shared().ready_pool();
-    int tasks = static_cast<int>(std::min<int64_t>(pool.get_num_threads(), count));
+    int tasks = static_cast<int>(std::min<int64_t>(pool.threads(), count));
     pool.parallel_for(tasks, [&](int i, int n) { fn(count * i / n, count * (i + 1) / n); });
 }
 
