@@ -41,7 +41,9 @@ def attach(library):
         return library
     current = os.environ.get(PLUGIN_ENV)
     if not current:
-        os.environ[PLUGIN_ENV] = library
+        # Windows' loader needs a path of its own form: absolute, backslashes only (ATS_CACHE_DIR
+        # may be written with forward slashes).
+        os.environ[PLUGIN_ENV] = os.path.abspath(library)
         return library
     return current if same_build(current, library) else None
 
