@@ -1,8 +1,8 @@
 """A run's hold on its outputs: one writer at a time, and a fresh run keeps what it replaces.
 
-One writer: a run holds an operating-system lock on ``{ckpt_dir}/.{stem}.lock`` for as long as it
-runs (``flock`` on POSIX, ``msvcrt.locking`` on Windows). The OS releases it when the process ends,
-however it ends, so a killed run leaves no stale lock; a second run on the same outputs stops at once.
+One writer: a run holds an operating-system lock (file_lock.py) on ``{ckpt_dir}/.{stem}.lock`` for as
+long as it runs. The OS releases it when the process ends, however it ends, so a killed run leaves
+no stale lock; a second run on the same outputs stops at once.
 
 Keeping: a fresh run (not a resume) that finds an earlier run's files under its names first moves
 them, whole, into ``{ckpt_dir}/replaced/{stem}-{date}-{time}/``; exports, converted checkpoints and
@@ -14,12 +14,12 @@ import os
 import shutil
 
 from .errors import UserError
+from .file_lock import try_lock
 from .files import remove_file, replace_file
 from .run_files import replaced_folder
 from .user_paths import join
 
-# Windows locks byte ranges, and other processes cannot read a locked range: the lock is on a byte
-# past the holder's description, which stays readable.
+# On Windows the lock is on a byte past the holder's description, which stays readable (file_lock.py).
 _LOCKED_OFFSET = 1 << 20
 
 
@@ -34,7 +34,7 @@ class OutputLock:
         """Take the lock, or raise a UserError naming the outputs and the process holding them."""
         handle = open(self.path, "a+b")
         try:
-            _lock(handle)
+            try_lock(handle.fileno(), _LOCKED_OFFSET)
         except OSError:
             handle.seek(0)
             holder = handle.read(100).decode("utf-8", "replace").strip()
@@ -59,16 +59,6 @@ class OutputLock:
             os.remove(self.path)
         except OSError:
             pass    # Windows: another process has just opened it, and will find it free
-
-
-def _lock(handle):
-    if os.name == "nt":
-        import msvcrt
-        handle.seek(_LOCKED_OFFSET)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def set_aside(paths, parent, label, now=None):

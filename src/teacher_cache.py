@@ -24,17 +24,12 @@ import json
 import os
 import shutil
 import struct
-import time
 import zlib
 
 import numpy as np
 
 from .data import VIEWS_PER_IMAGE
-
-if os.name == "nt":
-    import msvcrt
-else:
-    import fcntl
+from .file_lock import lock, unlock
 
 MAGIC = b"ATSLOGIT"
 FORMAT_VERSION = 1
@@ -139,23 +134,11 @@ class FileLock:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
 
     def __enter__(self):
-        if os.name == "nt":
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            while True:     # LK_LOCK gives up after 10 s; a long fill of another run may take longer
-                try:
-                    msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
-                    return self
-                except OSError:
-                    time.sleep(0.01)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        lock(self.fd)
         return self
 
     def __exit__(self, *exc):
-        if os.name == "nt":
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
-        else:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        unlock(self.fd)
 
     def close(self):
         os.close(self.fd)
