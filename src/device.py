@@ -11,6 +11,8 @@ from .kernels.engine import resolve_conv_engine
 
 DEVICES = ("CPU", "GPU", "Ascend")
 
+_first_setup = True   # no setup_device yet in this process (the tests call entry points in-process)
+
 
 def usable_cores():
     """Cores this process may run on (``os.sched_getaffinity`` does not exist on Windows or macOS)."""
@@ -29,13 +31,17 @@ def setup_device(target="CPU", seed=0, deterministic=False, device_id=None, conv
     the user set it): on AVX-512 processors MindSpore 2.10's bundled oneDNN otherwise runs 3x3
     convolutions with its naive reference kernel, about 300x slower. It takes effect if set before
     the first convolution. The package's kernels (src/kernels/) need no cap, and without it
-    oneDNN's other kernels that MindSpore runs (softmax, matmul) are AVX-512 ones too.
+    oneDNN's other kernels that MindSpore runs (softmax, matmul) are AVX-512 ones too. A later call
+    in the same process sets no cap: it would not take effect, yet would be recorded (run.json) and
+    would change the kernels' cache key (build.py).
     """
     if target not in DEVICES:
         raise UserError(f"--device_target {target!r}: expected one of {', '.join(DEVICES)}")
     engine, note = resolve_conv_engine(conv_engine, target, log)
-    if target == "CPU" and engine == "mindspore":
+    global _first_setup
+    if target == "CPU" and engine == "mindspore" and _first_setup:
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+    _first_setup = False
     import mindspore as ms
 
     # MindSpore logs ERROR lines of its own (missing CUDA libraries, ...) before failing here; the

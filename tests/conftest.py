@@ -8,13 +8,28 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+# The engine the session runs with and, when auto could not use the package's kernels, why.
+SESSION_ENGINE = {"engine": None, "note": None}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cpu_device():
     """Graph mode on the CPU and the convolution engine the entry points choose by default
     (``$ATS_CONV_ENGINE`` or auto: CI runs the suite both ways), for every test."""
     from src.kernels.engine import default_conv_engine
     from src.device import setup_device
-    setup_device("CPU", seed=0, conv_engine=default_conv_engine())
+    engine, note = setup_device("CPU", seed=0, conv_engine=default_conv_engine())
+    SESSION_ENGINE.update(engine=engine, note=note)
+
+
+@pytest.fixture(autouse=True)
+def session_engine(cpu_device):
+    """Entry points called in-process (analyze_teacher, export) choose their own engine: the next
+    test starts with the session's again."""
+    from src.kernels.engine import _state
+    saved = dict(_state)
+    yield
+    _state.update(saved)
 
 
 @pytest.fixture(scope="session")

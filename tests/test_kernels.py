@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_entry
+from conftest import ROOT, SESSION_ENGINE, run_entry
 from network_shapes import every_batchnorm, every_convolution
 from src.kernels import build as kernel_build
 from src.kernels.build import KernelUnavailable
@@ -25,8 +25,8 @@ def kernel_or_skip():
     except KernelUnavailable as err:
         pytest.skip(f"the package's kernels cannot be used here: {err}")
     if not attached(library):
-        pytest.skip("MindSpore on Windows calls the kernels only if they are attached before its first operator "
-                    "(conftest's setup_device did not choose them)")
+        pytest.skip("MindSpore on Windows calls the kernels only if they are attached before its first operator, "
+                    f"and the session's setup_device did not choose them ({SESSION_ENGINE['note']})")
     return library
 
 
@@ -273,7 +273,7 @@ def test_a_plugin_library_of_the_users_is_left_alone(monkeypatch):
     from src.kernels import loader
     from src.kernels.engine import _state
     monkeypatch.setattr(loader, "uses_plugin", lambda: True)
-    ours = os.path.join(os.sep, "cache", "kernels-1", "atskernels.dll")
+    ours = os.path.abspath(os.path.join(os.sep, "cache", "kernels-1", "atskernels.dll"))   # as attach sets it
     monkeypatch.setattr(kernel_build, "kernel_library", lambda log=None: ours)
     theirs = os.path.join(os.sep, "elsewhere", "theirs.dll")
     monkeypatch.setenv(PLUGIN_ENV, theirs)
@@ -289,6 +289,18 @@ def test_a_plugin_library_of_the_users_is_left_alone(monkeypatch):
         assert resolve_conv_engine("auto") == ("onednn", None) and _state["library"] == same_build
         monkeypatch.delenv(PLUGIN_ENV)
         assert resolve_conv_engine("auto") == ("onednn", None) and os.environ[PLUGIN_ENV] == ours
+
+
+def test_a_later_setup_in_the_process_keeps_the_same_kernels(monkeypatch):
+    """An entry point called in-process (analyze_teacher, export) sets the device up again, with
+    MindSpore's layers: it sets no ISA cap then (too late to take effect), so the kernels' cache key,
+    and on Windows the library attached, stay those of the process's first setup."""
+    from src.device import setup_device
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    library = kernel_or_skip()
+    setup_device("CPU", conv_engine="mindspore")
+    assert "ONEDNN_MAX_CPU_ISA" not in os.environ
+    assert kernel_build.kernel_library() == library and attached(library)
 
 
 def test_the_library_lists_its_operators_for_the_plugin_loader():
