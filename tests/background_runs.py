@@ -1,5 +1,6 @@
 """Entry points run in the background as a user would start them, with the Ctrl-C of each platform:
 for the tests of interrupted, resumed and concurrent runs."""
+import contextlib
 import hashlib
 import os
 import signal
@@ -29,6 +30,30 @@ def press_ctrl_c(proc):
         raise_sigint_in(proc.pid)      # NO_CONSOLE_EVENTS: what the console's handler thread would do
     else:
         proc.send_signal(signal.CTRL_BREAK_EVENT)
+
+
+@contextlib.contextmanager
+def paused(proc):
+    """``proc`` stopped within ``with`` (SIGSTOP; NtSuspendProcess on Windows), then resumed."""
+    if os.name != "nt":
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        return
+    import ctypes
+    kernel32, ntdll = ctypes.WinDLL("kernel32"), ctypes.WinDLL("ntdll")
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    kernel32.OpenProcess.argtypes = [ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32]
+    kernel32.CloseHandle.argtypes = ntdll.NtSuspendProcess.argtypes = ntdll.NtResumeProcess.argtypes = [ctypes.c_void_p]
+    handle = kernel32.OpenProcess(0x0800, False, proc.pid)     # PROCESS_SUSPEND_RESUME
+    assert handle and ntdll.NtSuspendProcess(handle) == 0, f"cannot pause process {proc.pid}"
+    try:
+        yield
+    finally:
+        ntdll.NtResumeProcess(handle)
+        kernel32.CloseHandle(handle)
 
 
 RUN_NUMBERS = count()

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from background_runs import digest, finish, read_text, start
+from background_runs import digest, finish, paused, read_text, start
 from conftest import run_entry
 from src.errors import UserError
 from src.output_guard import OutputLock, set_aside
@@ -45,8 +45,11 @@ def test_a_second_run_on_the_same_outputs_stops_and_the_first_is_untouched(cifar
     reference = start(alone, cifar100_dir, "--epoches", 2, "--seed", 3)
     first = start(shared, cifar100_dir, "--epoches", 2, "--seed", 3)
     wait_for(lambda: holds_its_lock(shared, first), first, "the first run's lock")
-    second = start(shared, cifar100_dir, "--epoches", 2, "--seed", 4)
-    _, err = finish(second, 2)
+    # Paused, the first still holds its outputs when the second tries them (unpaused, it could end
+    # first: seen under Wine, whose slow start of the second took longer than the whole first run).
+    with paused(first):
+        second = start(shared, cifar100_dir, "--epoches", 2, "--seed", 4)
+        _, err = finish(second, 2)
     ckpt = os.path.join(shared, "r8.ckpt")
     assert err == (f"run_classify.py: error: another run is writing {ckpt} and its -last/-best "
                    f"checkpoints (process {first.pid}): wait for it to end, or choose another "
