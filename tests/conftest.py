@@ -8,8 +8,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-# The engine the session runs with and, when auto could not use the package's kernels, why.
-SESSION_ENGINE = {"engine": None, "note": None}
+# When auto could not use the package's kernels for the session, why (setup_device's note).
+SESSION_ENGINE = {"note": None}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,8 +18,7 @@ def cpu_device():
     (``$ATS_CONV_ENGINE`` or auto: CI runs the suite both ways), for every test."""
     from src.kernels.engine import default_conv_engine
     from src.device import setup_device
-    engine, note = setup_device("CPU", seed=0, conv_engine=default_conv_engine())
-    SESSION_ENGINE.update(engine=engine, note=note)
+    _, SESSION_ENGINE["note"] = setup_device("CPU", seed=0, conv_engine=default_conv_engine())
 
 
 @pytest.fixture(autouse=True)
