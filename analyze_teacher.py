@@ -3,19 +3,19 @@ import json
 import os
 from types import SimpleNamespace
 
-from src.cli import Parser, add_data_flags, positive
+from src.analysis.run_summary import write_csv_atomic
+from src.analysis.sweep import positive_floats
+from src.analysis.teacher_stats import ATS_FACTORS, AUTHORS_TAUS, temperature_table, wrong_class_stats
 from src.data import INPUT_NORMS
 from src.device import DEVICES
 from src.errors import UserError, run_main
-from src.files import ensure_writable_dir, write_text_atomic
-from src.models import MODELS, check_network, default_net_name
-from src.onnx_teacher import TEACHER_ENGINES
-from src.output_guard import keep_before_writing
-from src.run_files import network_ckpt_name
-from src.run_summary import write_csv_atomic
-from src.sweep import positive_floats
-from src.teacher_stats import ATS_FACTORS, AUTHORS_TAUS, temperature_table, wrong_class_stats
-from src.user_paths import below_cwd, join
+from src.nets.models import MODELS, check_network, default_net_name
+from src.run.cli import Parser, add_data_flags, positive
+from src.run.output_guard import keep_before_writing
+from src.storage.files import ensure_writable_dir, write_text_atomic
+from src.storage.run_files import network_ckpt_name
+from src.storage.user_paths import below_cwd, join
+from src.teacher.onnx_runtime import TEACHER_ENGINES
 
 COLUMNS = ("teacher", "ckpt", "split", "scheme", "tau", "tp_tau", "t_tau", "e_q", "sigma_q",
            "p_correct", "entropy", "accuracy", "n_samples", "n_classes")
@@ -97,9 +97,9 @@ def teacher_specs(args):
 def teacher_logits(targs, loader, split, splits, conv_engine):
     """Logits and labels of one forward pass over ``loader`` (every tau reuses it): live, or through
     the teacher cache (``splits``: both splits' images and labels, which its key covers)."""
-    from src.teacher import frozen_teacher, load_teacher
-    from src.teacher_cache_run import open_teacher_caches
-    from src.teacher_stats import collect_logits
+    from src.analysis.teacher_stats import collect_logits
+    from src.teacher.cache_run import open_teacher_caches
+    from src.teacher.frozen import frozen_teacher, load_teacher
     if targs.teacher_cache == "off":
         teacher = load_teacher(targs.t_net, targs.t_n_layer, targs.n_classes, targs.t_width,
                                targs.t_ckpt, engine=targs.teacher_engine)
@@ -116,7 +116,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     specs = teacher_specs(args)
     ensure_writable_dir(args.out_dir, "--out_dir")
-    from src.plots import plot_teacher_stats, pyplot
+    from src.analysis.plots import plot_teacher_stats, pyplot
     pyplot()
     from src.data import BatchLoader, Normalizer, dataset_info, load_split, normalization_stats, prepare_dataset
     from src.device import setup_device

@@ -2,16 +2,16 @@
 MindSpore checkpoint of ours, under the name run_distill.py looks for a teacher. PyTorch is not needed."""
 import os
 
-from src.checkpoint import save_atomic
-from src.cli import Parser, positive, str2bool
 from src.data import DATASETS, dataset_info
 from src.errors import UserError, run_main
-from src.files import ensure_writable_dir
-from src.models import MODELS, build_network, check_network, default_net_name
-from src.output_guard import keeper
-from src.run_files import ckpt_stem, network_ckpt_name, with_ckpt_suffix
-from src.torch_checkpoint import load_torch_state
-from src.user_paths import below_cwd, join
+from src.nets.models import MODELS, build_network, check_network, default_net_name
+from src.nets.torch_checkpoint import load_torch_state
+from src.run.cli import Parser, positive, str2bool
+from src.run.output_guard import keeper
+from src.storage.checkpoint import save_atomic
+from src.storage.files import ensure_writable_dir
+from src.storage.run_files import ckpt_stem, network_ckpt_name, with_ckpt_suffix
+from src.storage.user_paths import below_cwd, join
 
 
 def build_parser():

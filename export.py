@@ -2,17 +2,17 @@
 import os
 import sys
 
-from src.cli import Parser, add_net_flags, positive
 from src.data import DATASETS, dataset_info
+from src.deploy.export import export_network, load_trained
 from src.device import DEVICES, setup_device
 from src.errors import run_main
-from src.export_model import export_network, load_trained
-from src.files import ensure_writable_dir
 from src.losses import KD_WAYS
-from src.models import check_network, default_net_name
-from src.output_guard import keeper
-from src.run_files import EXPORT_SUFFIXES, ckpt_stem, export_path, trained_ckpt_name, with_ckpt_suffix
-from src.user_paths import below_cwd, join
+from src.nets.models import check_network, default_net_name
+from src.run.cli import Parser, add_net_flags, positive
+from src.run.output_guard import keeper
+from src.storage.files import ensure_writable_dir
+from src.storage.run_files import EXPORT_SUFFIXES, ckpt_stem, export_path, trained_ckpt_name, with_ckpt_suffix
+from src.storage.user_paths import below_cwd, join
 
 
 def build_parser():

@@ -1,8 +1,8 @@
 """Training curves of finished runs, a table of their accuracies, and mean +/- std over seeds."""
-from src.cli import Parser
+from src.analysis.run_summary import groups_table, runs_table, summarize_runs
 from src.errors import run_main
-from src.run_summary import groups_table, runs_table, summarize_runs
-from src.user_paths import below_cwd
+from src.run.cli import Parser
+from src.storage.user_paths import below_cwd
 
 
 def build_parser():
@@ -27,7 +27,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     runs, groups = summarize_runs(args.metrics, args.labels, [args.ckpt_dir],
                                   ddof=1 if args.std == "sample" else 0)
-    from src.plots import plot_run_curves
+    from src.analysis.plots import plot_run_curves
     plot_run_curves([(r["run"], r["records"]) for r in runs], args.out)
     print(runs_table(runs))
     print()

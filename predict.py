@@ -1,10 +1,10 @@
 """Run exported MindIR models on the CPU: accuracy on the test split, or the classes of image files."""
-from src.cli import Parser, add_data_flags, positive
 from src.data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
+from src.deploy.inference import MindIRModel, class_names, label, read_images, top_classes
 from src.device import DEVICES, setup_device
 from src.errors import run_main
-from src.evaluate import evaluate
-from src.inference import MindIRModel, class_names, label, read_images, top_classes
+from src.run.cli import Parser, add_data_flags, positive
+from src.training.evaluate import evaluate
 
 
 def build_parser():

@@ -1,7 +1,7 @@
 """Train a network alone on CIFAR (the teachers, or a student without distillation)."""
-from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags
 from src.errors import run_main
-from src.run_config import resolve_run
+from src.run.cli import Parser, add_data_flags, add_net_flags, add_train_flags
+from src.run.config import resolve_run
 
 
 def build_parser():
@@ -14,9 +14,9 @@ def build_parser():
 
 def main(argv=None):
     config = resolve_run(build_parser().parse_args(argv))
-    from src.classify import Classify
-    from src.models import build_network
-    from src.run_setup import prepare_run
+    from src.nets.models import build_network
+    from src.run.setup import prepare_run
+    from src.training.classify import Classify
     args = config.args
     with prepare_run(config) as run:
         net = build_network(args.net, args.n_layer, args.n_classes, args.width)

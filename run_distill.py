@@ -1,11 +1,11 @@
 """Distil a trained teacher into a student with temperature scaling (TS) or ATS."""
-from src.cli import Parser, add_data_flags, add_net_flags, add_train_flags, positive
 from src.data import INPUT_NORMS
-from src.distill import Distill
 from src.errors import run_main
 from src.losses import KD_WAYS, teacher_taus
-from src.onnx_teacher import TEACHER_ENGINES
-from src.run_config import resolve_run
+from src.run.cli import Parser, add_data_flags, add_net_flags, add_train_flags, positive
+from src.run.config import resolve_run
+from src.teacher.onnx_runtime import TEACHER_ENGINES
+from src.training.distill import Distill
 
 
 def build_parser():
@@ -44,11 +44,11 @@ def build_parser():
 
 def main(argv=None):
     config = resolve_run(build_parser().parse_args(argv), distill=True)
-    from src.evaluate import evaluate
-    from src.models import build_network
-    from src.run_setup import prepare_run
-    from src.teacher import frozen_teacher
-    from src.teacher_cache_run import open_teacher_caches
+    from src.nets.models import build_network
+    from src.run.setup import prepare_run
+    from src.teacher.cache_run import open_teacher_caches
+    from src.teacher.frozen import frozen_teacher
+    from src.training.evaluate import evaluate
     args = config.args
     with prepare_run(config) as run:
         teacher = frozen_teacher(args, run.log.message, run.dist)

@@ -3,9 +3,9 @@ import os
 import sys
 
 import run_distill
+from src.analysis.sweep import add_sweep_flags, check_flags, distill_argv, report, run_script, run_sweep
 from src.errors import run_main
-from src.run_config import resolve_teacher_flags
-from src.sweep import add_sweep_flags, check_flags, distill_argv, report, run_script, run_sweep
+from src.run.config import resolve_teacher_flags
 
 RUN_DISTILL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_distill.py")
 
@@ -25,7 +25,7 @@ def main(argv=None):
     parsed = build_parser().parse_args(argv)
     check_flags(parsed)
     args = resolve_teacher_flags(parsed)
-    from src.plots import pyplot
+    from src.analysis.plots import pyplot
     pyplot()    # no figure without matplotlib: say so before hours of training, not after
     rows = run_sweep(distill_argv(argv), args, lambda cell: run_script(RUN_DISTILL, cell))
     report(args, rows)

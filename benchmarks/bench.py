@@ -77,7 +77,6 @@ def _seconds(fn):
 def forward_flops(kind, net):
     """FLOPs of one image's forward pass: 2 x multiply-adds of every convolution and linear layer."""
     from mindspore import nn
-
     from network_shapes import feature_side
     macs = 0
     for name, cell in net.cells_and_names():
@@ -90,7 +89,7 @@ def forward_flops(kind, net):
 
 
 def network(spec):
-    from src.models import build_network
+    from src.nets.models import build_network
     return build_network(spec[0], spec[1], N_CLASSES, *spec[2:])
 
 
@@ -112,8 +111,8 @@ def generated_loaders(n_train, n_test, batch_size, eval_batch_size):
 def make_teacher(net, opts, workdir):
     """``load_teacher`` on a checkpoint of a freshly initialised network (speed does not depend on
     the weights' values)."""
-    from src.checkpoint import save_atomic
-    from src.teacher import load_teacher, resolve_engine
+    from src.storage.checkpoint import save_atomic
+    from src.teacher.frozen import load_teacher, resolve_engine
     ckpt = os.path.join(workdir, "teacher.ckpt")
     save_atomic(network(net), ckpt)
     engine, _ = resolve_engine(opts.teacher_engine)
@@ -126,10 +125,10 @@ def make_trainer(nets, train, test, opts, workdir):
     entry point's own parser and defaults."""
     import run_classify
     import run_distill
-    from src.classify import Classify
-    from src.run_config import resolve_run
-    from src.distill import Distill
-    from src.run_log import RunLog
+    from src.run.config import resolve_run
+    from src.run.log import RunLog
+    from src.training.classify import Classify
+    from src.training.distill import Distill
     student = nets[-1]
     # Two epochs plus the timed steps: the learning-rate schedule must cover every step taken.
     epochs = 2 + -(-(opts.warmup + opts.steps) // len(train))
@@ -151,7 +150,7 @@ def make_trainer(nets, train, test, opts, workdir):
 
 def empty_cache(teacher, train, workdir):
     """An empty teacher cache of the training images in ``workdir``, in front of ``teacher``."""
-    from src.teacher_cache import CachedTeacher, Layout, open_store
+    from src.teacher.cache import CachedTeacher, Layout, open_store
     path = os.path.join(workdir, f"teacher-{time.monotonic_ns()}.logits")
     store = open_store(path, Layout(len(train.labels), 0, N_CLASSES), {"bench": path}, print)
     return CachedTeacher(teacher, store, "train", print)
@@ -201,7 +200,7 @@ def run_case(case, opts):
             size = opts.eval_batch_size if kind == "eval" else opts.batch_size
             batches = list(generated_loaders(1, 2 * size, size, size)[1].epoch())
             if kind == "eval":
-                from src.evaluate import cell_forward
+                from src.training.evaluate import cell_forward
                 net = network(nets[0])
                 net.set_train(False)
                 forward = cell_forward(net)
@@ -268,8 +267,8 @@ def run_case(case, opts):
 
 # -- the driver --------------------------------------------------------------------------------------
 def build_parser():
-    from src.cli import Parser, add_conv_engine_flag, positive, str2bool
-    from src.teacher import TEACHER_ENGINES
+    from src.run.cli import Parser, add_conv_engine_flag, positive, str2bool
+    from src.teacher.frozen import TEACHER_ENGINES
     p = Parser(description="Images per second of the package's steps on generated CIFAR-size data.")
     p.add_argument("cases", nargs="*", metavar="CASE",
                    help=f"cases to run (default: all): {', '.join(CASES)}")

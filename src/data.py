@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import UserError
-from .user_paths import join
+from .storage.user_paths import join
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 as a special case), the ``(1 - lamb) * CE + lamb * KD`` objective, and the TS/ATS temperature choice.
 
 The loss functions are pure functions of logits, labels and numbers, usable in PyNative and inside
-compiled graphs; the loss cells hold the numbers for the compiled training step (src/train_step.py).
+compiled graphs; the loss cells hold the numbers for the compiled training step (src/training/train_step.py).
 """
 from mindspore import nn, ops
 

@@ -16,8 +16,8 @@ SESSION_ENGINE = {"note": None}
 def cpu_device():
     """Graph mode on the CPU and the convolution engine the entry points choose by default
     (``$ATS_CONV_ENGINE`` or auto: CI runs the suite both ways), for every test."""
-    from src.kernels.engine import default_conv_engine
     from src.device import setup_device
+    from src.kernels.engine import default_conv_engine
     _, SESSION_ENGINE["note"] = setup_device("CPU", seed=0, conv_engine=default_conv_engine())
 
 

@@ -21,7 +21,7 @@ def feature_side(net, cell_name):
 
 def _mindspore_network(net, n_layer, width):
     from src.kernels.engine import mindspore_layers
-    from src.models import build_network
+    from src.nets.models import build_network
     with mindspore_layers():
         return build_network(net, n_layer, 10, width)
 

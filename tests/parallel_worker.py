@@ -15,13 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mindspore import nn  # noqa: E402
 
-import src.classify  # noqa: E402
+import src.training.classify  # noqa: E402
 from run_classify import build_parser  # noqa: E402
 from src.errors import run_main  # noqa: E402
-from src.models import build_network  # noqa: E402
-from src.run_config import resolve_run  # noqa: E402
-from src.run_files import run_files  # noqa: E402
-from src.run_setup import prepare_run  # noqa: E402
+from src.nets.models import build_network  # noqa: E402
+from src.run.config import resolve_run  # noqa: E402
+from src.run.setup import prepare_run  # noqa: E402
+from src.storage.run_files import run_files  # noqa: E402
 
 
 class PlainNet(nn.Cell):
@@ -43,15 +43,15 @@ def main(argv):
     args = config.args
     with prepare_run(config) as run:
         saves = []
-        real_save = src.classify.save_atomic
-        src.classify.save_atomic = lambda *a, **k: (saves.append(a[1]), real_save(*a, **k))
+        real_save = src.training.classify.save_atomic
+        src.training.classify.save_atomic = lambda *a, **k: (saves.append(a[1]), real_save(*a, **k))
         dump = {}
         for kind in nets:
             net = PlainNet(args.n_classes) if kind == "plain" else build_network("ResNet", 8, args.n_classes)
             # One set of checkpoints per network, beside the run's own log and metrics.
             ckpts = run_files(args.ckpt_dir, f"{config.files.stem}-{kind}.ckpt", args.log_dir, args.log_name)
             outputs = config.files._replace(ckpt=ckpts.ckpt, last=ckpts.last, best=ckpts.best)
-            history = src.classify.Classify(net, run.train, run.test, args, outputs, run.log, run.dist).fit()
+            history = src.training.classify.Classify(net, run.train, run.test, args, outputs, run.log, run.dist).fit()
             dump.update({f"{kind}/{p.name}": p.asnumpy() for p in net.get_parameters()})
             dump[f"{kind}:train_loss"] = np.array([r["loss"] for r in history])
         dump["saves"] = np.array(len(saves))

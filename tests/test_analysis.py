@@ -8,10 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from src.analysis.run_summary import group_summary, mean_std, summarize_history
+from src.analysis.teacher_stats import AUTHORS_TAUS, per_sample_stats, temperature_table, wrong_class_stats
 from src.errors import Interrupted, UserError
-from src.run_summary import group_summary, mean_std, summarize_history
-from src.teacher_stats import (AUTHORS_TAUS, per_sample_stats, temperature_table,
-                               wrong_class_stats)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -141,7 +140,7 @@ def test_plot_runs_curves_table_and_seed_groups(tmp_path, capsys):
 
 
 def test_missing_matplotlib_is_one_clear_error(monkeypatch):
-    from src import plots
+    from src.analysis import plots
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UserError, match="pip install matplotlib"):
         plots.pyplot()
@@ -152,7 +151,8 @@ def test_missing_matplotlib_is_one_clear_error(monkeypatch):
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
     import mindspore as ms
-    from src.models import build_network
+
+    from src.nets.models import build_network
     folder = tmp_path_factory.mktemp("teachers")
     paths = []
     for seed in (1, 2):
@@ -165,9 +165,9 @@ def teachers(tmp_path_factory):
 
 def test_analyze_teacher_table_and_figure(teachers, cifar100_dir, tmp_path, capsys):
     import analyze_teacher
-    from src.data import BatchLoader, Normalizer, DATASETS, load_split
-    from src.evaluate import evaluate
-    from src.teacher import load_teacher
+    from src.data import DATASETS, BatchLoader, Normalizer, load_split
+    from src.teacher.frozen import load_teacher
+    from src.training.evaluate import evaluate
     out = tmp_path / "stats"
     common = ["--data_dir", cifar100_dir, "--download", "False", "--t_net", "ResNet", "--t_n_layer", "8",
               "--split", "test", "--taus", "0.5,1,4", "--out_dir", str(out), "--batch_size", "64"]
@@ -254,7 +254,7 @@ def test_sweep_skips_finished_cells_and_resumes(teachers, cifar100_dir, tmp_path
 
 
 def test_cell_process_failures_become_one_line_errors(tmp_path):
-    from src.sweep import run_script
+    from src.analysis.sweep import run_script
     script = tmp_path / "cell.py"
     script.write_text("import sys; sys.exit(int(sys.argv[1]))\n")
     run_script(str(script), ["0"])

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from cifar_fixtures import make_archive, write_cifar100
 from conftest import ROOT
 
@@ -76,8 +75,8 @@ def tar_with(path, members):
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     """A workspace of good and bad files; every case must leave all of them unchanged."""
-    from src.checkpoint import save_atomic
-    from src.models import build_network
+    from src.nets.models import build_network
+    from src.storage.checkpoint import save_atomic
     root = str(tmp_path_factory.mktemp("bad_input"))
 
     def p(*parts):
@@ -269,6 +268,7 @@ def test_malicious_pickle_runs_nothing(ws):
 def with_archive_md5(monkeypatch, archive):
     """Make ``archive`` the expected official one, so the checks after the md5 are reached."""
     import dataclasses
+
     from src import data
     with open(archive, "rb") as f:
         md5 = hashlib.md5(f.read()).hexdigest()
@@ -341,7 +341,8 @@ def test_bad_resume(ws, name, expected, capsys, monkeypatch):
 def test_disk_full_keeps_previous_checkpoint(ws, capsys, monkeypatch):
     """The disk fills up in epoch 2: one line, and epoch 1's state is still there to resume from."""
     import mindspore as ms
-    from src.checkpoint import read_checkpoint
+
+    from src.storage.checkpoint import read_checkpoint
     real_save, calls = ms.save_checkpoint, []
 
     def save_until_full(params, path, *args, **kwargs):

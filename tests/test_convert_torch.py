@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import run_entry
+
 from src.errors import UserError
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -58,7 +58,7 @@ class Calls:
 
 
 def test_tensors_keep_values_dtypes_offsets_and_strides():
-    from src.torch_checkpoint import read_state_dict
+    from src.nets.torch_checkpoint import read_state_dict
     state = read_state_dict(os.path.join(FIXTURES, "tensor_views.pth"))
     expected = np.load(os.path.join(FIXTURES, "tensor_views.npz"))
     assert sorted(state) == sorted(expected.files)
@@ -72,9 +72,10 @@ def test_tensors_keep_values_dtypes_offsets_and_strides():
 def test_converted_checkpoint_reproduces_pytorch_logits(name, tmp_path):
     """convert_torch -> MindSpore checkpoint -> strict load into our network -> PyTorch's logits."""
     import mindspore as ms
+
     import convert_torch
-    from src.checkpoint import load_into
-    from src.models import build_network
+    from src.nets.models import build_network
+    from src.storage.checkpoint import load_into
     pth, flags = NETS[name]
     convert_torch.main([*flags, "--pth", os.path.join(FIXTURES, pth), "--ckpt_dir", str(tmp_path)])
     net = build_network(flags[1], int(flags[3]), 100, int(flags[5]) if "--width" in flags else 1)
@@ -119,8 +120,8 @@ def bad_pth(case, path, marker):
     ("legacy format", "legacy (pre-1.6) format, which is not supported"),
 ])
 def test_bad_pth_is_refused_with_one_line(case, expected, tmp_path):
-    from src.models import build_network
-    from src.torch_checkpoint import load_torch_state
+    from src.nets.models import build_network
+    from src.nets.torch_checkpoint import load_torch_state
     marker = tmp_path / "executed"
     bad = bad_pth(case, str(tmp_path / "bad.pth"), marker)
     with pytest.raises(UserError) as err:

@@ -6,11 +6,10 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from cifar_fixtures import make_archive, write_cifar10, write_cifar100
+
 from src import data
-from src.data import (DATASETS, BatchLoader, Normalizer, load_class_names, load_split,
-                      prepare_dataset, random_crop_flip)
+from src.data import DATASETS, BatchLoader, Normalizer, load_class_names, load_split, prepare_dataset, random_crop_flip
 from src.errors import UserError
 
 

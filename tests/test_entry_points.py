@@ -4,10 +4,10 @@ import json
 import re
 
 import pytest
-
 from conftest import run_entry
-from src.checkpoint import load_into
-from src.models import build_network
+
+from src.nets.models import build_network
+from src.storage.checkpoint import load_into
 
 EPOCH_LINE = re.compile(r"^\[Epoch:(\d+)\] \[Loss:(\d+\.\d+)\] \[TrAcc:(\d\.\d+)\] \[TeAcc:(\d\.\d+)\]$")
 

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from cifar_fixtures import write_cifar100
 from conftest import ROOT, run_entry
 from wine import NO_BASH, UNDER_WINE
@@ -27,14 +26,15 @@ def trained(cifar100_dir, tmp_path_factory):
 
 
 def load_net(ckpt):
-    from src.export_model import load_trained
+    from src.deploy.export import load_trained
     return load_trained("VGG", 8, 100, 1, ckpt)
 
 
 def test_mindir_logits_equal_checkpoint_net_at_any_batch_size(trained, tmp_path):
     import mindspore as ms
-    from src.export_model import export_network
-    from src.inference import MindIRModel
+
+    from src.deploy.export import export_network
+    from src.deploy.inference import MindIRModel
     net = load_net(trained)
     path = str(tmp_path / "vgg8_mindir.mindir")
     export_network(net, path, "MINDIR")
@@ -52,7 +52,8 @@ def test_mindir_logits_equal_checkpoint_net_at_any_batch_size(trained, tmp_path)
 def test_onnx_export_matches_in_onnxruntime(trained, tmp_path):
     import mindspore as ms
     import onnxruntime as ort
-    from src.export_model import export_network
+
+    from src.deploy.export import export_network
     net = load_net(trained)
     path = str(tmp_path / "vgg8.onnx")
     export_network(net, path, "ONNX")
@@ -68,6 +69,7 @@ def test_onnx_export_matches_in_onnxruntime(trained, tmp_path):
 
 def test_export_cli_names_and_replaces_atomically(trained, tmp_path, capsys, monkeypatch):
     import mindspore as ms
+
     import export
     ckpt_dir = tmp_path / "ckpts"
     ckpt_dir.mkdir()
@@ -101,8 +103,8 @@ def test_export_cli_names_and_replaces_atomically(trained, tmp_path, capsys, mon
 def test_export_path_with_a_space(trained, tmp_path, monkeypatch):
     """MindSpore's exporters refuse a space in the file name: a path relative to the working folder
     avoids one higher up (Windows user folders); a space below it is a one-line UserError."""
+    from src.deploy.export import export_network
     from src.errors import UserError
-    from src.export_model import export_network
     net = load_net(trained)
     home = tmp_path / "First Last"
     (home / "ckpts").mkdir(parents=True)
@@ -116,9 +118,9 @@ def test_export_path_with_a_space(trained, tmp_path, monkeypatch):
 
 
 def test_predict_reproduces_evaluate_accuracy(trained, cifar100_dir, tmp_path):
-    from src.data import BatchLoader, DATASETS, Normalizer, find_dataset_dir, load_split
-    from src.evaluate import cell_forward, evaluate
-    from src.export_model import export_network
+    from src.data import DATASETS, BatchLoader, Normalizer, find_dataset_dir, load_split
+    from src.deploy.export import export_network
+    from src.training.evaluate import cell_forward, evaluate
     net = load_net(trained)
     path = str(tmp_path / "cifar100-VGG8_mindir.mindir")
     export_network(net, path, "MINDIR")
@@ -136,9 +138,10 @@ def test_predict_reproduces_evaluate_accuracy(trained, cifar100_dir, tmp_path):
 
 def test_predict_images_prints_class_names(trained, cifar100_dir, tmp_path, capsys):
     from PIL import Image
+
     import predict
     from src.data import DATASETS, Normalizer, find_dataset_dir, load_split
-    from src.export_model import export_network
+    from src.deploy.export import export_network
     net = load_net(trained)
     path = str(tmp_path / "m_mindir.mindir")
     export_network(net, path, "MINDIR")
@@ -168,8 +171,8 @@ def test_predict_images_prints_class_names(trained, cifar100_dir, tmp_path, caps
 def test_bad_inputs_exit_2_with_one_line(trained, cifar100_dir, tmp_path, capfd):
     import export
     import predict
+    from src.deploy.export import export_network
     from src.errors import run_main
-    from src.export_model import export_network
     good = str(tmp_path / "good_mindir.mindir")
     export_network(load_net(trained), good, "MINDIR")
     junk = tmp_path / "junk_mindir.mindir"

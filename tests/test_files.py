@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from src.errors import UserError
-from src.files import RETRY_PAUSES, remove_file, replace_file
-from src.user_paths import below_cwd, join
+from src.storage.files import RETRY_PAUSES, remove_file, replace_file
+from src.storage.user_paths import below_cwd, join
 
 
 def write(path, text, read_only=False):
@@ -70,7 +70,8 @@ def test_checkpoint_open_in_another_program(tmp_path, held_open):
     """Windows: after a short wait, one line naming the file; the previous checkpoint is intact and no
     temporary file is left. POSIX: replacing an open file is allowed."""
     from mindspore import nn
-    from src.checkpoint import read_checkpoint, save_atomic
+
+    from src.storage.checkpoint import read_checkpoint, save_atomic
     net = nn.Dense(3, 2)
     path = str(tmp_path / "net-last.ckpt")
     save_atomic(net, path, {"epoch": 1})
@@ -90,8 +91,8 @@ def test_checkpoint_open_in_another_program(tmp_path, held_open):
 
 
 def test_log_file_open_in_another_program(tmp_path, held_open, monkeypatch):
-    from src.files import write_text_atomic
-    monkeypatch.setattr("src.files.RETRY_PAUSES", RETRY_PAUSES[:1])
+    from src.storage.files import write_text_atomic
+    monkeypatch.setattr("src.storage.files.RETRY_PAUSES", RETRY_PAUSES[:1])
     path = str(tmp_path / "r8.metrics.jsonl")
     write_text_atomic(path, "epoch 1\n")
     held_open(path)

@@ -9,14 +9,14 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SESSION_ENGINE, run_entry
 from network_shapes import every_batchnorm, every_convolution
+
+from src.errors import UserError
 from src.kernels import build as kernel_build
 from src.kernels.build import KernelUnavailable
 from src.kernels.engine import resolve_conv_engine
 from src.kernels.loader import PLUGIN_ENV, attached
-from src.errors import UserError
 
 
 def kernel_or_skip():
@@ -95,8 +95,9 @@ def test_whole_network_gradients_match(net, n_layer, width):
     in their last bit, moves its gradients by up to 5e-3 (measured, WRN16-2); inference mode keeps
     the comparison at rounding level (about 4e-7 measured)."""
     import mindspore as ms
+
     from src.kernels.check import Projected
-    from src.models import build_network
+    from src.nets.models import build_network
     library = kernel_or_skip()
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.standard_normal((4, 3, 32, 32)).astype(np.float32))
@@ -122,8 +123,9 @@ def test_whole_network_gradients_match(net, n_layer, width):
 def test_checkpoints_do_not_depend_on_the_engine(tmp_path):
     """A network of one engine saves a checkpoint that loads into the other with the same logits."""
     import mindspore as ms
-    from src.checkpoint import load_into, save_atomic
-    from src.models import build_network
+
+    from src.nets.models import build_network
+    from src.storage.checkpoint import load_into, save_atomic
     library = kernel_or_skip()
     x = ms.Tensor(np.random.default_rng(1).standard_normal((3, 3, 32, 32)).astype(np.float32))
     with engine("onednn", library):
@@ -203,11 +205,11 @@ from src.device import setup_device
 setup_device("CPU", 0, conv_engine=sys.argv[1])
 import mindspore as ms
 from mindspore import nn
-from src.models import build_network
-from src.teacher import Teacher
-from src.fold_bn import fold_batchnorm
+from src.nets.models import build_network
+from src.teacher.frozen import Teacher
+from src.nets.fold_bn import fold_batchnorm
 from src.losses import DistillLoss
-from src.train_step import TrainStep
+from src.training.train_step import TrainStep
 x = ms.Tensor(np.random.rand(4, 3, 32, 32).astype(np.float32))
 y = ms.Tensor(np.arange(4).astype(np.int32))
 t = ms.Tensor(np.random.rand(4, 10).astype(np.float32))

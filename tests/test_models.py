@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from src.errors import UserError
-from src.models import MODELS, build_network, check_network
-from src.vgg import VGG_CFGS
+from src.nets.models import MODELS, build_network, check_network
+from src.nets.vgg import VGG_CFGS
 
 
 def conv(cin, cout, k=3, bias=False):

@@ -4,12 +4,12 @@ import os
 import time
 
 import pytest
-
 from background_runs import digest, finish, paused, read_text, start
 from conftest import run_entry
+
 from src.errors import UserError
-from src.output_guard import OutputLock, set_aside
-from src.run_files import run_files
+from src.run.output_guard import OutputLock, set_aside
+from src.storage.run_files import run_files
 
 CHECKPOINTS = ("r8.ckpt", "r8-best.ckpt", "r8-last.ckpt")
 
@@ -121,7 +121,7 @@ def test_export_keeps_the_earlier_export(cifar100_dir, tmp_path):
 
 def test_tables_written_anew_keep_the_earlier_ones(tmp_path):
     """What analyze_teacher.py does before writing teacher_stats.csv/.json/.png/.pdf again."""
-    from src.output_guard import keep_before_writing
+    from src.run.output_guard import keep_before_writing
     paths = [str(tmp_path / f"teacher_stats.{ext}") for ext in ("csv", "json", "png", "pdf")]
     for path in paths[:2]:
         with open(path, "w") as f:

@@ -73,7 +73,7 @@ def test_two_processes_equal_one(cifar100_dir, tmp_path):
 @pytest.mark.skipif(os.name != "nt", reason="a refusal for Windows only")
 def test_windows_refuses_data_parallel_in_one_line(monkeypatch):
     from src.errors import UserError
-    from src.parallel import init_data_parallel
+    from src.run.parallel import init_data_parallel
     monkeypatch.setenv("MS_ROLE", "MS_WORKER")      # what msrun, or a user starting ranks by hand, sets
     with pytest.raises(UserError, match="data-parallel training .* is not available on Windows"):
         init_data_parallel()

@@ -9,11 +9,12 @@ import time
 
 import numpy as np
 import pytest
-
 from background_runs import digest, distill, finish, interrupt_after_epoch_1, own_group, start
 from conftest import ROOT
-from src.classify import STOP_SIGNALS, StopSignals
 from wine import NO_CONSOLE_EVENTS, UNDER_WINE
+
+from src.training.classify import STOP_SIGNALS, StopSignals
+
 
 def results(folder):
     """The metrics file without what depends on the run's circumstances, not on its results: timings,
@@ -62,7 +63,7 @@ def test_interrupt_says_how_to_resume(runs):
 OUTSIDE_STOPS = ["CTRL_BREAK_EVENT"] if os.name == "nt" else ["SIGINT", "SIGTERM"]
 STOPPABLE = """
 import sys, time
-from src.classify import StopSignals
+from src.training.classify import StopSignals
 try:
     with StopSignals():
         print("ready", flush=True)
@@ -152,10 +153,11 @@ def test_run_records_itself(runs):
 def test_drawn_seed_is_recorded_and_reused_on_resume(cifar100_dir, tmp_path):
     """Without --seed a seed is drawn and logged; --resume continues with the seed of the run."""
     from mindspore import nn
+
     import run_classify
-    from src.checkpoint import save_atomic
-    from src.run_config import resolve_run
-    from src.run_setup import prepare_run
+    from src.run.config import resolve_run
+    from src.run.setup import prepare_run
+    from src.storage.checkpoint import save_atomic
     argv = ["--data_dir", cifar100_dir, "--download", "False", "--ckpt_dir", str(tmp_path),
             "--log_dir", str(tmp_path), "--ckpt_name", "r8"]
     fresh = resolve_run(run_classify.build_parser().parse_args(argv))
@@ -179,8 +181,9 @@ def _net_and_params():
 def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch, crash):
     import mindspore as ms
     import mindspore.train.serialization as serialization
-    from src.checkpoint import read_checkpoint, save_atomic
+
     from src.errors import UserError
+    from src.storage.checkpoint import read_checkpoint, save_atomic
     net, before = _net_and_params()
     path = str(tmp_path / "net-last.ckpt")
     save_atomic(net, path, {"epoch": 1})
@@ -207,7 +210,7 @@ def test_crash_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch, cra
 
 
 def test_overwrite_replaces_atomically(tmp_path):
-    from src.checkpoint import read_checkpoint, save_atomic
+    from src.storage.checkpoint import read_checkpoint, save_atomic
     net, _ = _net_and_params()
     path = str(tmp_path / "net.ckpt")
     save_atomic(net, path, {"epoch": 1})

@@ -8,13 +8,11 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from src import teacher_cache
-from src.data import (IDENTITY_VIEW, VIEWS_PER_IMAGE, BatchLoader, Normalizer, crop_flip,
-                      view_number)
-from src.teacher_cache import (HEADER_BYTES, CacheUnusable, CachedTeacher, Layout, inspect,
-                               open_store)
+
+from src.data import IDENTITY_VIEW, VIEWS_PER_IMAGE, BatchLoader, Normalizer, crop_flip, view_number
+from src.teacher import cache as teacher_cache
+from src.teacher.cache import HEADER_BYTES, CachedTeacher, CacheUnusable, Layout, inspect, open_store
 
 KEY = {"teacher": "sha256-of-a-checkpoint", "engine": "fake"}
 N_TRAIN, N_TEST, N_CLASSES = 20, 5, 10
@@ -202,7 +200,7 @@ WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {root!r})
     from src.data import BatchViews
-    from src.teacher_cache import CachedTeacher, Layout, open_store
+    from src.teacher.cache import CachedTeacher, Layout, open_store
     layout = Layout({n_train}, {n_test}, {n_classes})
     def logits_of(entries):
         entries = np.asarray(entries, np.float32)[:, None]

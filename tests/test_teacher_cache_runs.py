@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from src import teacher_cache
+
 from src.errors import UserError
-from src.teacher_cache_run import cache_file, open_teacher_caches
+from src.teacher import cache as teacher_cache
+from src.teacher.cache_run import cache_file, open_teacher_caches
 
 TEACHER_NAME = "cifar100-ResNet8.ckpt"
 
@@ -22,8 +22,8 @@ TEACHER_NAME = "cifar100-ResNet8.ckpt"
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
     """A ResNet8 teacher checkpoint (freshly initialised: the cache does not care how good it is)."""
-    from src.checkpoint import save_atomic
-    from src.models import build_network
+    from src.nets.models import build_network
+    from src.storage.checkpoint import save_atomic
     path = str(tmp_path_factory.mktemp("teacher") / TEACHER_NAME)
     save_atomic(build_network("ResNet", 8, 100), path)
     return path

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from src.checkpoint import save_atomic
 from src.errors import UserError
-from src.models import build_network
+from src.nets.models import build_network
+from src.storage.checkpoint import save_atomic
 
 # Relative tolerance (max |difference| / max |logit|): folding and another engine only change the
 # order of float32 operations; measured differences are about 1e-7 to 1e-6.
@@ -37,7 +37,7 @@ def images(n, seed=1):
 
 
 def logits_of(net, x):
-    from src.evaluate import cell_forward
+    from src.training.evaluate import cell_forward
     return cell_forward(net)(x)
 
 
@@ -67,7 +67,8 @@ def teacher_ckpt(tmp_path_factory):
 def test_folded_network_gives_the_plain_logits(net, n_layer, width, n_folded, n_left):
     import mindspore as ms
     from mindspore import nn
-    from src.fold_bn import fold_batchnorm
+
+    from src.nets.fold_bn import fold_batchnorm
     plain = trained_like(net, n_layer, width)
     folded = build_network(net, n_layer, 10, width)
     ms.load_param_into_net(folded, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
@@ -86,7 +87,7 @@ def test_folded_network_gives_the_plain_logits(net, n_layer, width, n_folded, n_
 
 def test_teacher_engines_give_the_plain_logits(teacher_ckpt, tmp_path):
     pytest.importorskip("onnxruntime")
-    from src.teacher import load_teacher
+    from src.teacher.frozen import load_teacher
     path, x, expected = teacher_ckpt
     folder_before = sorted(os.listdir(os.path.dirname(path)))
     for engine, fold in (("mindspore", False), ("mindspore", True), ("onnxruntime", True)):
@@ -106,7 +107,7 @@ def test_teacher_engines_give_the_plain_logits(teacher_ckpt, tmp_path):
 @pytest.mark.parametrize("net, n_layer, width", [("VGG", 8, 1), ("WRN", 16, 1)])
 def test_onnxruntime_teacher_other_networks(net, n_layer, width, tmp_path):
     pytest.importorskip("onnxruntime")
-    from src.teacher import load_teacher
+    from src.teacher.frozen import load_teacher
     model = trained_like(net, n_layer, width)
     path = str(tmp_path / "t.ckpt")
     save_atomic(model, path)
@@ -122,9 +123,10 @@ def test_distillation_step_same_loss_with_fast_teacher(teacher_ckpt):
     pytest.importorskip("onnxruntime")
     import mindspore as ms
     from mindspore import nn
+
     from src.losses import DistillLoss
-    from src.teacher import load_teacher
-    from src.train_step import TrainStep
+    from src.teacher.frozen import load_teacher
+    from src.training.train_step import TrainStep
     path, x, _ = teacher_ckpt
     labels = (np.arange(len(x)) % 10).astype(np.int32)
     student = build_network("ResNet", 8, 10)
@@ -151,7 +153,7 @@ def test_distillation_step_same_loss_with_fast_teacher(teacher_ckpt):
 
 
 def test_engine_choice(monkeypatch):
-    import src.teacher as teacher
+    import src.teacher.frozen as teacher
     assert teacher.resolve_engine("mindspore") == ("mindspore", None)
     assert teacher.resolve_engine("auto", "GPU") == ("mindspore", None)
     with pytest.raises(UserError, match="--teacher_engine"):
@@ -196,8 +198,8 @@ def test_failed_onnx_export_falls_back_or_explains(teacher_ckpt, monkeypatch):
     """``auto`` must never cost a user the run: a network the exporter cannot handle runs in
     MindSpore (with a note); an explicit ``onnxruntime`` gets a one-line error instead."""
     pytest.importorskip("onnxruntime")
-    import src.teacher as teacher
-    from src.onnx_teacher import OnnxTeacherError
+    import src.teacher.frozen as teacher
+    from src.teacher.onnx_runtime import OnnxTeacherError
     path, x, expected = teacher_ckpt
 
     def broken_export(net):
@@ -216,9 +218,10 @@ def test_failed_onnx_export_falls_back_or_explains(teacher_ckpt, monkeypatch):
 
 
 def test_teacher_threads(monkeypatch):
-    from src import device, teacher
-    from src.parallel import DataParallel
-    from src.teacher import teacher_threads
+    from src import device
+    from src.run.parallel import DataParallel
+    from src.teacher import frozen as teacher
+    from src.teacher.frozen import teacher_threads
     monkeypatch.setattr(teacher, "usable_cores", lambda: 8)
     assert teacher_threads(False, None) is None          # every core
     assert teacher_threads(True, None) == 1              # bit-identical logits

@@ -2,7 +2,7 @@
 import numpy as np
 
 from src.data import DATASETS, IMAGENET_MEAN_STD, Normalizer, normalization_stats, random_crop_flip
-from src.teacher import Renormalized
+from src.teacher.frozen import Renormalized
 
 
 def test_renormalized_teacher_input_equals_normalising_raw_pixels_its_way():

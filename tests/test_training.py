@@ -1,16 +1,15 @@
 """The training loop in-process: learning happens, and distillation never touches the teacher."""
 import numpy as np
 
-from src.classify import Classify
-from src.data import BatchLoader, Normalizer
-from src.distill import Distill
-from src.models import build_network
-from src.run_config import resolve_run
-from src.run_log import RunLog
-from src.teacher import Teacher
-
 import run_classify
 import run_distill
+from src.data import BatchLoader, Normalizer
+from src.nets.models import build_network
+from src.run.config import resolve_run
+from src.run.log import RunLog
+from src.teacher.frozen import Teacher
+from src.training.classify import Classify
+from src.training.distill import Distill
 
 
 def learnable(n, classes=4, seed=0):

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from .errors import UserError
-from .files import written_atomically
+from ..errors import UserError
+from ..storage.files import written_atomically
 
 MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*")
 

@@ -3,18 +3,18 @@ load the data, start the log."""
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-from .data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
-from .device import setup_device, usable_cores
-from .errors import UserError
-from .kernels.engine import set_threads
+from ..data import BatchLoader, Normalizer, dataset_info, load_split, prepare_dataset
+from ..device import setup_device, usable_cores
+from ..errors import UserError
+from ..kernels.engine import set_threads
+from .log import RunLog, environment_info
 from .output_guard import OutputLock, set_aside_earlier_run
 from .parallel import init_data_parallel, launched_by_msrun
-from .run_log import RunLog, environment_info
 
 
 @contextmanager
 def prepare_run(config):
-    """Within ``with``: the run ``config`` (a RunConfig, run_config.py) holds its outputs
+    """Within ``with``: the run ``config`` (a RunConfig, config.py) holds its outputs
     (output_guard.py), with the device (and data parallelism under msrun) set up, the data loaded and
     the log started. A fresh run has first kept the files of an earlier one it would replace."""
     # One writer per output: a single process locks at once; under msrun rank 0 does, once it knows

@@ -9,9 +9,9 @@ import numpy as np
 from mindspore import nn
 from PIL import Image, UnidentifiedImageError
 
-from .data import dataset_info, load_class_names
-from .errors import UserError
-from .user_paths import join
+from ..data import dataset_info, load_class_names
+from ..errors import UserError
+from ..storage.user_paths import join
 
 
 @contextlib.contextmanager

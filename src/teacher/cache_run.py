@@ -3,19 +3,18 @@
 The file is named after the teacher checkpoint and what else may legitimately differ for one
 checkpoint (dataset, engine, input normalisation), e.g. ``cifar100-ResNet110.cifar100-onnxruntime-
 dataset.logits``; ``auto`` puts it beside the teacher checkpoint, a FOLDER holds it there instead.
-Everything that decides the logits is in the key (teacher_cache.py refuses a file of another key and
+Everything that decides the logits is in the key (cache.py refuses a file of another key and
 replaces it): the checkpoint's content, the network flags, the input normalisation, the dataset's
 images and normalisation, the augmentation's padding, the class count and the engine with its version.
 """
 import os
 from typing import NamedTuple
 
-from .data import CROP_PAD, dataset_info, file_digest
-from .errors import UserError
-from .teacher_cache import (FORMAT_VERSION, CacheUnusable, CachedTeacher, Layout, array_digest,
-                            open_store)
-from .run_files import ckpt_stem
-from .user_paths import join
+from ..data import CROP_PAD, dataset_info, file_digest
+from ..errors import UserError
+from ..storage.run_files import ckpt_stem
+from ..storage.user_paths import join
+from .cache import FORMAT_VERSION, CachedTeacher, CacheUnusable, Layout, array_digest, open_store
 
 CACHE_SUFFIX = ".logits"
 # Engines whose logits of an image do not depend on the other images of its batch or on the batch's

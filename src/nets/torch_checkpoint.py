@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 # Storage classes -> element type on disk. bfloat16 has no NumPy type: read as its 16 raw bits.
 _STORAGE_DTYPES = {
@@ -173,7 +173,7 @@ def match_state_dict(net, state, where, what):
 
 def load_torch_state(net, path, what, flag="--pth"):
     """Set every parameter of ``net`` (a Cell of ours) from the PyTorch state dict at ``path``."""
-    import mindspore as ms   # here, so that reading a .pth needs NumPy only
+    import mindspore as ms  # here, so that reading a .pth needs NumPy only
 
     params = match_state_dict(net, read_state_dict(path, flag), f"{flag} {path}", what)
     for p in net.get_parameters():

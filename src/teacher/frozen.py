@@ -5,17 +5,16 @@ NumPy) out; its ``engine`` attribute says what runs it.
 """
 import numpy as np
 
-from .checkpoint import load_into
-from .data import dataset_info, normalization_stats
-from .device import usable_cores
-from .errors import UserError
-from .evaluate import cell_forward
-from .fold_bn import fold_batchnorm
-from .kernels.engine import mindspore_layers
-from .models import build_network
-from .onnx_teacher import (TEACHER_ENGINES, OnnxTeacher, OnnxTeacherError, export_onnx_bytes,
-                           onnxruntime_available)
-from .run_files import OPTIMIZER_ENTRIES
+from ..data import dataset_info, normalization_stats
+from ..device import usable_cores
+from ..errors import UserError
+from ..kernels.engine import mindspore_layers
+from ..nets.fold_bn import fold_batchnorm
+from ..nets.models import build_network
+from ..storage.checkpoint import load_into
+from ..storage.run_files import OPTIMIZER_ENTRIES
+from ..training.evaluate import cell_forward
+from .onnx_runtime import TEACHER_ENGINES, OnnxTeacher, OnnxTeacherError, export_onnx_bytes, onnxruntime_available
 
 
 class Teacher:

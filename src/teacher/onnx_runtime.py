@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from .device import usable_cores
+from ..device import usable_cores
 
 # What can run the frozen teacher: ``auto`` is ONNX Runtime on the CPU when it is installed.
 TEACHER_ENGINES = ("auto", "mindspore", "onnxruntime")

@@ -1,14 +1,14 @@
 """Command-line flags shared by the entry points: names and defaults (the spec's), and value types.
-What the parsed flags mean for a run is resolved once, in run_config.py."""
+What the parsed flags mean for a run is resolved once, in config.py."""
 import argparse
 import math
 
-from .data import DATASETS
-from .device import DEVICES
-from .kernels.engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
-from .models import MODELS
-from .schedules import SCHEDULERS
-from .user_paths import below_cwd
+from ..data import DATASETS
+from ..device import DEVICES
+from ..kernels.engine import CONV_ENGINES, ENV_DEFAULT, default_conv_engine
+from ..nets.models import MODELS
+from ..storage.user_paths import below_cwd
+from ..training.schedules import SCHEDULERS
 
 
 def str2bool(text):

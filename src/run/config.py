@@ -10,23 +10,23 @@ import secrets
 from types import SimpleNamespace
 from typing import NamedTuple, Optional
 
-from .checkpoint import read_checkpoint
-from .data import dataset_info
-from .errors import UserError
-from .files import ensure_writable_dir
-from .models import check_network
-from .run_files import RunFiles, network_ckpt_name, run_files, student_ckpt_name
-from .user_paths import join
+from ..data import dataset_info
+from ..errors import UserError
+from ..nets.models import check_network
+from ..storage.checkpoint import read_checkpoint
+from ..storage.files import ensure_writable_dir
+from ..storage.run_files import RunFiles, network_ckpt_name, run_files, student_ckpt_name
+from ..storage.user_paths import join
 
 
 class Flags(SimpleNamespace):
     """The flags of a run with every default resolved; read-only."""
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"--{name} is resolved once (run_config.py) and read-only afterwards")
+        raise AttributeError(f"--{name} is resolved once (src/run/config.py) and read-only afterwards")
 
     def __delattr__(self, name):
-        raise AttributeError(f"--{name} is resolved once (run_config.py) and read-only afterwards")
+        raise AttributeError(f"--{name} is resolved once (src/run/config.py) and read-only afterwards")
 
 
 class RunConfig(NamedTuple):
@@ -80,7 +80,7 @@ def _check_networks(values, distill):
 
 
 def _n_classes(dataset, n_classes):
-    """The dataset's class count unless given (run_setup.py checks a given one against the data)."""
+    """The dataset's class count unless given (setup.py checks a given one against the data)."""
     return dataset_info(dataset).n_classes if n_classes is None else n_classes
 
 

@@ -1,7 +1,7 @@
 """The single place mapping ``--net`` + ``--n_layer`` (+ ``--width`` for WRN) to a network."""
-from .errors import UserError
+from ..errors import UserError
 from .resnet import RESNET_DEPTHS, ResNet
-from .vgg import VGG_CFGS, VGG
+from .vgg import VGG, VGG_CFGS
 from .wrn import WRN_DEPTHS, WideResNet
 
 # net -> (constructor(n_layer, n_classes, width), valid depths)

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from . import __version__
-from .files import write_text_atomic
+from .. import __version__
+from ..storage.files import write_text_atomic
 
 
 def environment_info(device_target, conv_engine="mindspore"):

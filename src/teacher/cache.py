@@ -28,8 +28,8 @@ import zlib
 
 import numpy as np
 
-from .data import VIEWS_PER_IMAGE
-from .file_lock import lock, unlock
+from ..data import VIEWS_PER_IMAGE
+from ..storage.file_lock import lock, unlock
 
 MAGIC = b"ATSLOGIT"
 FORMAT_VERSION = 1

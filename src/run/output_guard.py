@@ -13,11 +13,11 @@ import errno
 import os
 import shutil
 
-from .errors import UserError
-from .file_lock import try_lock
-from .files import remove_file, replace_file
-from .run_files import replaced_folder
-from .user_paths import join
+from ..errors import UserError
+from ..storage.file_lock import try_lock
+from ..storage.files import remove_file, replace_file
+from ..storage.run_files import replaced_folder
+from ..storage.user_paths import join
 
 # On Windows the lock is on a byte past the holder's description, which stays readable (file_lock.py).
 _LOCKED_OFFSET = 1 << 20

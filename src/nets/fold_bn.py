@@ -6,12 +6,12 @@ are one convolution with weight ``w * g`` and bias ``(b - mean) * g + beta``: on
 activations less per folded layer. The folded network computes the same logits up to float32
 rounding (relative difference about 1e-6) and can no longer be trained.
 """
-import numpy as np
 import mindspore as ms
+import numpy as np
 from mindspore import nn
 
-from .kernels.engine import conv2d
-from .kernels.layers import ShortcutReLU
+from ..kernels.engine import conv2d
+from ..kernels.layers import ShortcutReLU
 from .resnet import BasicBlock, ResNet
 from .wrn import PreActBlock
 

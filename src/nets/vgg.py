@@ -1,7 +1,7 @@
 """VGG-n with BatchNorm for 32x32 inputs (the students), laid out as the authors' ``block0..4``."""
 from mindspore import nn
 
-from .kernels.engine import max_pool2x2
+from ..kernels.engine import max_pool2x2
 from .layers import batch_norm, conv3x3, linear
 
 # Output channels of the convolutions in each of the five blocks.

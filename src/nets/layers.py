@@ -6,7 +6,7 @@ a network's first convolution, whose input (the images) needs no gradient.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from .kernels.engine import batch_norm2d, conv2d
+from ..kernels.engine import batch_norm2d, conv2d
 
 
 def conv3x3(cin, cout, stride=1, bias=False, input_grad=True):

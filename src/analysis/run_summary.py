@@ -5,11 +5,10 @@ import json
 import math
 import os
 
-from .errors import UserError
-from .files import write_text_atomic
-from .run_files import RECORD_SUFFIX, metrics_stem
-from .user_paths import join
-
+from ..errors import UserError
+from ..storage.files import write_text_atomic
+from ..storage.run_files import RECORD_SUFFIX, metrics_stem
+from ..storage.user_paths import join
 
 # Flags that do not change what a run learns: runs differing only in these are the same setting.
 NOT_SETTINGS = ("seed", "ckpt_name", "log_name", "ckpt_dir", "log_dir", "resume", "data_dir",

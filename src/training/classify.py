@@ -8,11 +8,11 @@ from contextlib import contextmanager
 import mindspore as ms
 from mindspore import nn
 
-from .checkpoint import check_fits, read_checkpoint, save_atomic
-from .errors import Interrupted, UserError
+from ..errors import Interrupted, UserError
+from ..losses import ClassifyLoss
+from ..storage.checkpoint import check_fits, read_checkpoint, save_atomic
+from ..storage.run_files import OPTIMIZER_ENTRIES
 from .evaluate import cell_forward, evaluate
-from .losses import ClassifyLoss
-from .run_files import OPTIMIZER_ENTRIES
 from .schedules import build_schedule
 from .train_step import STEP_OUTPUTS, TrainStep
 

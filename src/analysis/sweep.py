@@ -13,15 +13,14 @@ import signal
 import subprocess
 import sys
 
-from .classify import RESUME_KEYS, STOP_SIGNALS
-from .distill import KD_RESUME_KEYS
-from .errors import Interrupted, UserError
-from .files import ensure_writable_dir, remove_file, write_text_atomic
-from .losses import kd_way_of
-from .run_files import run_files, with_ckpt_suffix
-from .run_summary import (format_table, mean_std, percent, read_csv, read_metrics, summarize_history,
-                          write_csv_atomic)
-from .user_paths import below_cwd, join
+from ..errors import Interrupted, UserError
+from ..losses import kd_way_of
+from ..storage.files import ensure_writable_dir, remove_file, write_text_atomic
+from ..storage.run_files import run_files, with_ckpt_suffix
+from ..storage.user_paths import below_cwd, join
+from ..training.classify import RESUME_KEYS, STOP_SIGNALS
+from ..training.distill import KD_RESUME_KEYS
+from .run_summary import format_table, mean_std, percent, read_csv, read_metrics, summarize_history, write_csv_atomic
 
 RESULTS_FILE = "sweep_results.csv"
 SETTINGS_FILE = "sweep.json"

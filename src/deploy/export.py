@@ -4,12 +4,12 @@ import re
 
 import mindspore as ms
 
-from .checkpoint import load_into
-from .errors import UserError
-from .files import written_atomically
-from .kernels.engine import mindspore_layers
-from .models import build_network
-from .run_files import EXPORT_SUFFIXES, OPTIMIZER_ENTRIES
+from ..errors import UserError
+from ..kernels.engine import mindspore_layers
+from ..nets.models import build_network
+from ..storage.checkpoint import load_into
+from ..storage.files import written_atomically
+from ..storage.run_files import EXPORT_SUFFIXES, OPTIMIZER_ENTRIES
 
 INPUT_SHAPE = (3, 32, 32)   # one CIFAR image, channels first; the batch dimension is left open
 

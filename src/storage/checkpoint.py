@@ -6,7 +6,7 @@ import tempfile
 
 import mindspore as ms
 
-from .errors import UserError
+from ..errors import UserError
 from .files import remove_tree, replace_file
 
 STATE_KEY = "train_state"   # JSON of the loop's state (epoch, best accuracy, history, ...)

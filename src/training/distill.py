@@ -1,8 +1,8 @@
 """``Distill``: the ``Classify`` loop with a frozen teacher and the TS/ATS distillation loss."""
 import mindspore as ms
 
+from ..losses import DistillLoss, teacher_taus
 from .classify import RESUME_KEYS, Classify
-from .losses import DistillLoss, teacher_taus
 
 KD_RESUME_KEYS = ("t_net", "t_n_layer", "t_width", "t_input_norm", "kd_way", "tp_tau", "t_tau", "s_tau",
                   "lamb")
@@ -13,7 +13,7 @@ class Distill(Classify):
 
     The teacher runs once per step, in its own inference graph, on the same augmented batch as the
     student; the student runs once per step, inside the compiled training step. With ``cache`` (a
-    teacher_cache.CachedTeacher of the training images) the teacher runs only for the batch's views
+    CachedTeacher of the training images, src/teacher/cache.py) the teacher runs only for the batch's views
     the cache does not hold yet, and each epoch's record says what fraction it served.
     """
 

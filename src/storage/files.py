@@ -11,7 +11,7 @@ import shutil
 import stat
 import time
 
-from .errors import UserError
+from ..errors import UserError
 
 # A scan of a new file holds it for moments: retry for about 1.5 s before blaming another program.
 RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)
