@@ -10,7 +10,8 @@ FLOP-based limit is the machine's measured float32 GEMM rate (NumPy matmul) divi
 image needs: forward = 2 x multiply-adds of the convolutions and linear layers, a training step
 3 x forward, a distillation step the student's training step plus the teacher's forward (a
 ``_cached`` step, whose teacher logits come from a full teacher cache, only the student's).
-One line per case: ``case=... img_per_s=... peak_mb=... limit_img_per_s=... fraction=...``.
+One line per case: ``case=... img_per_s=... peak_mb=... limit_img_per_s=... fraction=...``; with
+``--json PATH`` also a result file (benchmarks/results_file.py) that the docs' tables are rendered from.
 """
 import argparse
 import json
@@ -289,16 +290,35 @@ def build_parser():
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)   # worker process
     p.add_argument("--sgemm", type=float, default=None,
                    help="GEMM rate to use, GFLOP/s (default: measured)")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the results, with the machine, date and command, to this JSON file")
     return p
 
 
-def case_line(case, fields, gflops):
+def case_result(fields, gflops):
+    """The case's fields with its FLOP-based limit and the fraction of it reached, limit first."""
     limit = gflops / fields["gflop_per_img"]
-    head = {"case": case, "img_per_s": fields["img_per_s"], "peak_mb": fields["peak_mb"],
-            "limit_img_per_s": limit, "fraction": fields["img_per_s"] / limit}
-    rest = {k: v for k, v in fields.items() if k not in head}
+    head = {"img_per_s": fields["img_per_s"], "peak_mb": fields["peak_mb"], "limit_img_per_s": limit,
+            "fraction": fields["img_per_s"] / limit}
+    return {**head, **{k: v for k, v in fields.items() if k not in head}}
+
+
+def case_line(case, result):
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in {**head, **rest}.items())
+                    for k, v in {"case": case, **result}.items())
+
+
+def versions():
+    from importlib import metadata
+
+    from src import __version__
+    found = {"package": __version__}
+    for name in ("mindspore", "onnxruntime", "numpy"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 def main(argv=None):
@@ -315,16 +335,23 @@ def main(argv=None):
           f"{os.cpu_count()} cores; load average {load_average()}", flush=True)
     flags = [f"--{k}={v}" for k, v in vars(opts).items()
              if k not in ("cases", "one", "sgemm") and v is not None]
+    flags = [f for f in flags if not f.startswith("--json=")]
     env = dict(os.environ, GLOG_v="3")
+    results = {}
     for case in opts.cases or list(CASES):
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), case, "--one", *flags],
                               env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             print(f"case={case} error={tail!r}", flush=True)
+            results[case] = {"error": tail}
             continue
-        fields = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(case_line(case, fields, gflops), flush=True)
+        results[case] = case_result(json.loads(proc.stdout.strip().splitlines()[-1]), gflops)
+        print(case_line(case, results[case]), flush=True)
+    if opts.json:
+        from results_file import write_results
+        settings = {k: v for k, v in vars(opts).items() if k not in ("cases", "one", "json")}
+        write_results(opts.json, "bench.py", settings, versions(), results, gflops)
 
 
 if __name__ == "__main__":

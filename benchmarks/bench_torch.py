@@ -11,7 +11,8 @@ runs the frozen teacher in eval mode under ``torch.inference_mode`` and the stud
 cross-entropy plus the temperature-scaled KL term, backward and SGD (momentum 0.9, weight decay 5e-4)
 step; a training step the same without the teacher; ``eval_r110`` an eval-mode forward. Random
 normalised batches of CIFAR's shape; a warm-up, then the median of ``--steps`` steps.
-One line per case, as bench.py's: ``case=... img_per_s=... best_img_per_s=... step_ms=...``.
+One line per case, as bench.py's: ``case=... img_per_s=... best_img_per_s=... step_ms=...``; with
+``--json PATH`` also a result file as bench.py's (benchmarks/results_file.py).
 """
 import argparse
 import os
@@ -85,17 +86,26 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--eval_batch_size", type=int, default=500)
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the results, with the machine, date and command, to this JSON file")
     opts = p.parse_args()
     unknown = [c for c in opts.cases if c not in CASES]
     if unknown:
         p.error(f"unknown case {unknown[0]!r}: expected some of {', '.join(CASES)}")
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    results = {}
     for case in opts.cases or list(CASES):
         median, best, size = step_seconds(case, opts.batch_size, opts.warmup, opts.steps,
                                           opts.eval_batch_size)
+        results[case] = {"img_per_s": size / median, "best_img_per_s": size / best, "step_ms": 1000 * median}
         print(f"case={case} img_per_s={size / median:.4g} best_img_per_s={size / best:.4g} "
               f"step_ms={1000 * median:.4g}", flush=True)
+    if opts.json:
+        from results_file import write_results
+        settings = {k: v for k, v in vars(opts).items() if k not in ("cases", "json")}
+        write_results(opts.json, "bench_torch.py", settings,
+                      {"torch": torch.__version__, "threads": torch.get_num_threads()}, results)
 
 
 if __name__ == "__main__":
