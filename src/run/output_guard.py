@@ -23,6 +23,11 @@ from ..storage.user_paths import join
 _LOCKED_OFFSET = 1 << 20
 
 
+def open_lock_file(path):
+    """The lock file at ``path``, opened (made if missing), not yet locked."""
+    return open(path, "a+b")
+
+
 class OutputLock:
     """The exclusive lock on one run's outputs (``RunFiles``), held until released or until the
     process ends."""
@@ -32,7 +37,7 @@ class OutputLock:
 
     def acquire(self):
         """Take the lock, or raise a UserError naming the outputs and the process holding them."""
-        handle = open(self.path, "a+b")
+        handle = open_lock_file(self.path)
         try:
             try_lock(handle.fileno(), _LOCKED_OFFSET)
         except OSError:
