@@ -8,6 +8,7 @@ from background_runs import digest, finish, paused, read_text, start
 from conftest import run_entry
 
 from src.errors import UserError
+from src.run import output_guard
 from src.run.output_guard import OutputLock, set_aside
 from src.storage.run_files import run_files
 
@@ -36,6 +37,69 @@ def test_the_lock_excludes_a_second_holder_until_released(tmp_path):
     first.release()
     assert not os.path.exists(files.lock())
     OutputLock(files).acquire().release()
+
+
+def test_a_run_that_locks_the_file_an_ending_run_removed_holds_the_outputs(tmp_path, monkeypatch):
+    """The lock-and-unlink race, step by step: B opens the lock file while A holds it, A ends (lets
+    go and removes the file), then B locks the file it opened. B must end up holding the outputs, not
+    a file without a name: C, started while B runs, is refused."""
+    files = run_files(str(tmp_path), "x.ckpt", str(tmp_path), "x.log")
+    a = OutputLock(files).acquire()
+    opened_by_b = [output_guard.open_lock_file(files.lock())]
+    a.release()
+    opening = output_guard.open_lock_file
+    monkeypatch.setattr(output_guard, "open_lock_file",
+                        lambda path: opened_by_b.pop() if opened_by_b else opening(path))
+    b = OutputLock(files).acquire()
+    with pytest.raises(UserError, match=rf"^another run is writing .*\(process {os.getpid()}\)"):
+        OutputLock(files).acquire()
+    b.release()
+    assert not os.path.exists(files.lock())
+
+
+def test_a_run_starting_as_another_removes_its_lock_file_leaves_one_writer(tmp_path, monkeypatch):
+    """B tries the outputs at the moment A, ending, removes the lock file; then C does: exactly one of
+    B and C holds them (B refused while A still holds the file, or C refused while B does)."""
+    files = run_files(str(tmp_path), "x.ckpt", str(tmp_path), "x.log")
+    a = OutputLock(files).acquire()
+    b = []
+    removing = os.remove
+
+    def b_starts_first(path):
+        b.append(_try_acquire(files))
+        removing(path)
+
+    monkeypatch.setattr(os, "remove", b_starts_first)
+    a.release()
+    monkeypatch.undo()
+    c = _try_acquire(files)
+    assert (b[0] is None) != (c is None)
+    (b[0] or c).release()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows removes no open file")
+def test_a_lock_file_removed_each_time_before_it_is_locked_ends_in_a_refusal(tmp_path, monkeypatch):
+    """As if a run ended between every opening of the lock file and its locking: a bounded number of
+    tries, then the one-line refusal (no holder to name)."""
+    files = run_files(str(tmp_path), "x.ckpt", str(tmp_path), "x.log")
+    opening = output_guard.open_lock_file
+
+    def opened_then_removed(path):
+        handle = opening(path)
+        os.remove(path)
+        return handle
+
+    monkeypatch.setattr(output_guard, "open_lock_file", opened_then_removed)
+    with pytest.raises(UserError, match=r"^another run is writing .*x\.ckpt and its -last/-best "
+                                        r"checkpoints: wait for it to end"):
+        OutputLock(files).acquire()
+
+
+def _try_acquire(files):
+    try:
+        return OutputLock(files).acquire()
+    except UserError:
+        return None
 
 
 def test_a_second_run_on_the_same_outputs_stops_and_the_first_is_untouched(cifar100_dir, tmp_path):

@@ -2,7 +2,9 @@
 
 One writer: a run holds an operating-system lock (file_lock.py) on ``{ckpt_dir}/.{stem}.lock`` for as
 long as it runs. The OS releases it when the process ends, however it ends, so a killed run leaves
-no stale lock; a second run on the same outputs stops at once.
+no stale lock; a second run on the same outputs stops at once. A run that ends removes the file: a run
+that had opened it just before then locks a file without a name, so a run holds the lock only once it
+has checked that the file it locked is still the one at the path (POSIX; Windows removes no open file).
 
 Keeping: a fresh run (not a resume) that finds an earlier run's files under its names first moves
 them, whole, into ``{ckpt_dir}/replaced/{stem}-{date}-{time}/``; exports, converted checkpoints and
@@ -21,6 +23,13 @@ from ..storage.user_paths import join
 
 # On Windows the lock is on a byte past the holder's description, which stays readable (file_lock.py).
 _LOCKED_OFFSET = 1 << 20
+# Each further try means a run ended (and removed the file) between this one's opening and locking it.
+_TRIES = 10
+
+
+def open_lock_file(path):
+    """The lock file at ``path``, opened (made if missing), not yet locked."""
+    return open(path, "a+b")
 
 
 class OutputLock:
@@ -32,33 +41,63 @@ class OutputLock:
 
     def acquire(self):
         """Take the lock, or raise a UserError naming the outputs and the process holding them."""
-        handle = open(self.path, "a+b")
+        for _ in range(_TRIES):
+            if self._take(open_lock_file(self.path)):
+                return self
+        raise self._busy("")
+
+    def _take(self, handle):
+        """Lock the opened lock file ``handle`` and hold it: True; or False (closed) if it no longer has
+        its name; or raise if another run holds it."""
         try:
             try_lock(handle.fileno(), _LOCKED_OFFSET)
         except OSError:
             handle.seek(0)
             holder = handle.read(100).decode("utf-8", "replace").strip()
             handle.close()
-            raise UserError(f"another run is writing {self.files.ckpt} and its -last/-best checkpoints"
-                            f"{f' ({holder})' if holder else ''}: wait for it to end, or choose "
-                            f"another --ckpt_name or --ckpt_dir") from None
+            raise self._busy(holder) from None
+        if not _still_at(handle, self.path):
+            handle.close()
+            return False
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}".encode())
         handle.flush()
         self.handle = handle
-        return self
+        return True
+
+    def _busy(self, holder):
+        return UserError(f"another run is writing {self.files.ckpt} and its -last/-best checkpoints"
+                         f"{f' ({holder})' if holder else ''}: wait for it to end, or choose another "
+                         f"--ckpt_name or --ckpt_dir")
 
     def release(self):
         """Let go of the lock and remove its file (a killed run leaves the file, but no lock)."""
         if self.handle is None:
             return
         handle, self.handle = self.handle, None
-        handle.close()
+        if os.name == "nt":
+            handle.close()    # Windows removes no open file
         try:
+            # POSIX: removed while still held. Removed after, it could be the next run's already
+            # (locked and checked in between); removed before, the next run finds it nameless (_take).
             os.remove(self.path)
         except OSError:
             pass    # Windows: another process has just opened it, and will find it free
+        handle.close()
+
+
+def _still_at(handle, path):
+    """Whether the open file ``handle`` is still the one at ``path``. Always on Windows, where no open
+    file can be removed (whether its file ids are meaningful depends on the file system)."""
+    if os.name == "nt":
+        return True
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def set_aside(paths, parent, label, now=None):

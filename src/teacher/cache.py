@@ -128,7 +128,9 @@ def inspect(path, layout, key):
 
 class FileLock:
     """An exclusive OS lock on a small file beside the cache: ``fcntl.flock`` on POSIX, ``msvcrt``
-    byte locking on Windows; the OS drops it when the process ends, however it ends."""
+    byte locking on Windows; the OS drops it when the process ends, however it ends. The file is never
+    removed (unlike output_guard.py's): a writer that had it open would then lock a file without a
+    name while another locked a new one."""
 
     def __init__(self, path):
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
