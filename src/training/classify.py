@@ -6,13 +6,13 @@ import time
 from contextlib import contextmanager
 
 import mindspore as ms
-from mindspore import nn
 
 from ..errors import Interrupted, UserError
 from ..losses import ClassifyLoss
 from ..storage.checkpoint import check_fits, read_checkpoint, save_atomic
 from ..storage.run_files import OPTIMIZER_ENTRIES
 from .evaluate import cell_forward, evaluate
+from .optimizer import build_optimizer
 from .schedules import build_schedule
 from .train_step import STEP_OUTPUTS, TrainStep
 
@@ -35,10 +35,7 @@ class Classify:
         self.dist, self.rank = dist, dist.rank if dist else 0
         steps = len(train_loader)
         self.lr = build_schedule(args.scheduler, args.lr, args.epoches, steps)
-        # One parameter group: weight decay then applies to every parameter, BN's gamma/beta included,
-        # as in the authors' PyTorch code (MindSpore's ungrouped default exempts gamma/beta).
-        self.optimizer = nn.Momentum([{"params": net.trainable_params(), "weight_decay": args.weight_decay}],
-                                     learning_rate=ms.Tensor(self.lr), momentum=args.momentum)
+        self.optimizer = build_optimizer(net.trainable_params(), self.lr, args.momentum, args.weight_decay)
         reducer = dist.grad_reducer(self.optimizer.parameters) if dist else None
         self.step = TrainStep(net, self.make_loss(), self.optimizer, reducer)
         self.history, self.best_acc, self.best_epoch, self.start_epoch = [], -1.0, 0, 0
