@@ -12,7 +12,7 @@ docs/results/), and the renderer owns everything up to the closing comment:
 
 Kinds: ``speed`` (the package's kernels against MindSpore's and PyTorch, with the fraction of the
 FLOP limit), ``cache`` (a teacher-cache run: cached steps against live ones), ``platforms`` (the same
-cases on two operating systems). Several files of one role (two runs of the package, say) are shown as
+cases on two operating systems), ``parity`` (benchmarks/parity_torch.py's errors from PyTorch float64). Several files of one role (two runs of the package, say) are shown as
 their median. Each table ends with where, when and by which command its files were measured.
 """
 import argparse
@@ -72,6 +72,12 @@ def provenance(records):
     """One line per result file: date, machine and the command that wrote it."""
     lines = []
     for r in records:
+        if r.get("tool") is None:       # parity_torch.py's file: the package's run record of the machine
+            m = r["machine"]
+            lines.append(f"- {r['date'][:16].replace('T', ' ')}, {m['platform']}, {m['cpu_count']} cores, "
+                         f"mindspore {m['mindspore']}, torch {next(iter(r['settings'].values()))['torch']}: "
+                         f"`{r['command']}`")
+            continue
         m = r["machine"]
         cap = f", oneDNN capped at {m['onednn_max_cpu_isa']}" if m.get("onednn_max_cpu_isa") else ""
         gemm = f", NumPy float32 GEMM {m['sgemm_gflops']:.0f} GFLOP/s" if m.get("sgemm_gflops") else ""
@@ -154,7 +160,21 @@ def platforms_table(records):
     return rows
 
 
-KINDS = {"speed": speed_table, "cache": cache_table, "platforms": platforms_table}
+def parity_table(records):
+    """benchmarks/parity_torch.py's rows: the package's errors from PyTorch float64 beside PyTorch
+    float32's, and the worst step's ratio of the two."""
+    rows = ["| network | engine | parameters, final | ratio | loss, largest over the steps | ratio | "
+            "BN running statistics | ratio | within the multiple |", "|---|---|---|---|---|---|---|---|---|"]
+    for record in records:
+        for r in record["rows"]:
+            rows.append(f"| {r['net']} | {r['engine']} | {r['param_err']:.2e} / {r['torch32_param_err']:.2e} | "
+                        f"{r['param_ratio']:.2f} | {r['loss_err']:.2e} / {r['torch32_loss_err']:.2e} | "
+                        f"{r['loss_ratio']:.2f} | {r['bn_err']:.2e} / {r['torch32_bn_err']:.2e} | {r['bn_ratio']:.2f} | "
+                        f"{'yes' if r['ok'] else 'NO'} (x{record['multiple']:g}) |")
+    return rows
+
+
+KINDS = {"speed": speed_table, "cache": cache_table, "platforms": platforms_table, "parity": parity_table}
 
 
 def render_table(kind, names):

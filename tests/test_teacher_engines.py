@@ -188,8 +188,9 @@ def test_benchmark_flop_counts():
     assert gflop["VGG", 8] == pytest.approx(0.1923, rel=2e-3)
     assert gflop["ResNet", 110] == pytest.approx(0.506, rel=5e-3)
     assert gflop["ResNet", 14] == pytest.approx(0.0534, rel=1e-2)
-    line = bench.case_line("train_vgg8", {"img_per_s": 100.0, "peak_mb": 900.0, "gflop_per_img": 0.5,
-                                          "step_ms": 1280.0}, 100.0)
+    result = bench.case_result({"img_per_s": 100.0, "peak_mb": 900.0, "gflop_per_img": 0.5, "step_ms": 1280.0},
+                               100.0)
+    line = bench.case_line("train_vgg8", result)
     assert line == ("case=train_vgg8 img_per_s=100 peak_mb=900 limit_img_per_s=200 fraction=0.5 "
                     "gflop_per_img=0.5 step_ms=1280")
 
