@@ -51,13 +51,13 @@ def candidates(windows):
 
 def works(cxx):
     """Whether ``cxx`` builds ``PROBE`` into a shared library (about 0.3 s for g++)."""
-    with tempfile.TemporaryDirectory(prefix="ats-probe-") as folder:
-        source = os.path.join(folder, "probe.cc")
-        with open(source, "w", encoding="utf-8") as f:
-            f.write(PROBE)
-        command = [*cxx, "-std=c++17", "-fPIC", "-pthread", "-shared", "-o", os.path.join(folder, "probe.so"),
-                   source]
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="ats-probe-") as folder:
+            source = os.path.join(folder, "probe.cc")
+            with open(source, "w", encoding="utf-8") as f:
+                f.write(PROBE)
+            library = os.path.join(folder, "probe.so")
+            command = [*cxx, "-std=c++17", "-fPIC", "-pthread", "-shared", "-o", library, source]
             return subprocess.run(command, capture_output=True, timeout=300).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return False
+    except (OSError, subprocess.SubprocessError):
+        return False
