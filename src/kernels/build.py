@@ -1,13 +1,12 @@
 """Building the package's CPU kernels (the oneDNN convolution, BatchNorm, max-pooling) on first use,
 and caching them.
 
-The kernels are compiled with the system's C++ compiler against the oneDNN that MindSpore bundles:
-on Linux with g++ (or ``$CXX``) linked to its ``libdnnl.so.3``; on Windows, where users have no
-compiler, with zig's clang from the ``ziglang`` package of the requirements (or ``$CXX``, or a
-MinGW-w64 g++ on PATH), into a DLL that finds ``dnnl.dll`` in the running MindSpore. Then they are
-checked against MindSpore's layers in a separate process (``check.py``): the check
-has to run the kernels with oneDNN's processor features not yet fixed by this process. Only a library
-that built and passed lands in the cache, under a name made of everything it depends on (the
+The kernels are compiled (compiler.py: ``$CXX``, else a working system g++ on Linux, else zig's clang
+from the ``ziglang`` package of the requirements) against the oneDNN that MindSpore bundles: on Linux
+linked to its ``libdnnl.so.3``; on Windows into a DLL that finds ``dnnl.dll`` in the running
+MindSpore. Then they are checked against MindSpore's layers in a separate process (``check.py``): the
+check has to run the kernels with oneDNN's processor features not yet fixed by this process. Only a
+library that built and passed lands in the cache, under a name made of everything it depends on (the
 sources, MindSpore's version, the compiler, the processor's features and oneDNN's ISA cap), by
 renaming a finished folder into place: a cache entry is never half-written, and processes building
 at the same time each use a complete one.
@@ -21,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 
+from . import compiler
 from .loader import environment
 
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -59,22 +59,6 @@ def onednn_library():
         raise KernelUnavailable("MindSpore is not installed")
     root = list(spec.submodule_search_locations)[0]
     return os.path.join(root, "dnnl.dll") if windows() else os.path.join(root, "lib", "libdnnl.so.3")
-
-
-def find_compiler():
-    """The command that runs the C++ compiler, as a list."""
-    import importlib.util
-    for name in (os.environ.get("CXX"), *(() if windows() else ("g++", "c++", "clang++"))):
-        if name and shutil.which(name):
-            return [shutil.which(name)]
-    if windows():
-        if importlib.util.find_spec("ziglang"):
-            return [sys.executable, "-m", "ziglang", "c++"]
-        for name in ("g++", "clang++"):   # MinGW-w64's, LLVM's
-            if shutil.which(name):
-                return [shutil.which(name)]
-        raise KernelUnavailable("no C++ compiler found (pip install ziglang, or set CXX)")
-    raise KernelUnavailable("no C++ compiler found (install g++, or set CXX)")
 
 
 def compiler_identity(cxx):
@@ -132,6 +116,27 @@ def platform_problem():
     return None
 
 
+def choose_compiler(onednn):
+    """(compiler, its cache entry): the first of compiler.py's candidates whose build is cached or that
+    works. A system compiler is probed only when its build is not cached: runs that find their
+    kernels pay nothing for the probe."""
+    broken = []
+    for cxx, probe in compiler.candidates(windows()):
+        try:
+            final = os.path.join(cache_dir(), f"kernels-{cache_key(cxx, onednn)}")
+        except KernelUnavailable:
+            if not probe:
+                raise
+        else:
+            if not probe or os.path.isfile(os.path.join(final, CHECK_FILE)) or compiler.works(cxx):
+                return cxx, final
+        broken.append(cxx[0])
+    if broken:
+        raise KernelUnavailable(f"no working C++ compiler found ({', '.join(broken)} failed a test build; "
+                                f"pip install ziglang, or set CXX)")
+    raise KernelUnavailable("no C++ compiler found (pip install ziglang, or set CXX)")
+
+
 def kernel_library(log=None):
     """Path of the checked kernels' library, building and checking it first if the cache has none.
 
@@ -144,8 +149,7 @@ def kernel_library(log=None):
     onednn = onednn_library()
     if not os.path.isfile(onednn):
         raise KernelUnavailable(f"this MindSpore has no bundled oneDNN ({os.path.basename(onednn)})")
-    cxx = find_compiler()
-    final = os.path.join(cache_dir(), f"kernels-{cache_key(cxx, onednn)}")
+    cxx, final = choose_compiler(onednn)
     if os.path.isfile(os.path.join(final, CHECK_FILE)):
         return os.path.join(final, library_name())
     try:
@@ -156,11 +160,11 @@ def kernel_library(log=None):
                                 f"set ATS_CACHE_DIR)") from None
     try:
         if log:
-            log(f"building the package's CPU kernels (convolution, BatchNorm, max-pooling) into {final} "
-                f"(once per machine)")
+            log(f"building the package's CPU kernels (convolution, BatchNorm, max-pooling) with "
+                f"{' '.join(cxx)} into {final} (once per machine)")
         library = os.path.join(work, library_name())
         build(cxx, onednn, library)
-        report = self_check(library)
+        report = dict(self_check(library), compiler=" ".join(cxx))
         with open(os.path.join(work, CHECK_FILE), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
         try:

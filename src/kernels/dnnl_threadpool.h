@@ -9,7 +9,7 @@
 #define ATS_DNNL_THREADPOOL_H
 
 #include <cstdint>
-#include <functional>
+#include <utility>
 
 #include "threadpool.h"
 
@@ -56,10 +56,22 @@ class DnnlThreadpool {
     Pool *pool_;
 };
 #else
+/* libdnnl.so.3 is built by GCC: parallel_for receives a libstdc++ std::function whichever compiler
+ * builds the kernels (zig's clang links LLVM's libc++, whose std::function differs). Its layout is
+ * part of libstdc++'s stable ABI (bits/std_function.h): 16 bytes holding the callable or a pointer to
+ * it, the manager, then the invoker, called as invoker(functor, int &&, int &&). The object's vtable
+ * follows the Itanium C++ ABI, which GCC and clang share. As on Windows, the self-check would catch
+ * a mismatch before a library is used. */
+struct GnuFunction {
+    void *functor[2];
+    void *manager;
+    void (*invoker)(const GnuFunction &, int &&, int &&);
+};
+
 struct ThreadpoolInterface {
     virtual int get_num_threads() const = 0;
     virtual bool get_in_parallel() const = 0;
-    virtual void parallel_for(int n, const std::function<void(int, int)> &fn) = 0;
+    virtual void parallel_for(int n, const GnuFunction &fn) = 0;
     virtual uint64_t get_flags() const = 0;
     virtual ~ThreadpoolInterface() = default;
 };
@@ -71,10 +83,15 @@ class DnnlThreadpool final : public ThreadpoolInterface {
 
     int get_num_threads() const override { return pool_.threads(); }
     bool get_in_parallel() const override { return Pool::in_parallel(); }
-    void parallel_for(int n, const std::function<void(int, int)> &fn) override { pool_.parallel_for(n, fn); }
+    void parallel_for(int n, const GnuFunction &fn) override { pool_.parallel_for(n, call, &fn); }
     uint64_t get_flags() const override { return 0; }   // synchronous: returns when all tasks ran
 
   private:
+    static void call(const void *function, int i, int n) {
+        const GnuFunction &fn = *static_cast<const GnuFunction *>(function);
+        fn.invoker(fn, std::move(i), std::move(n));
+    }
+
     Pool &pool_;
 };
 #endif
