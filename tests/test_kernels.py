@@ -227,24 +227,24 @@ for spec in (("VGG", 8, 1), ("ResNet", 8, 1), ("WRN", 16, 2)):
 """
 
 
-# A reference primitive's whole share of oneDNN's time in the probe. Measured with the AVX2 cap, where
-# oneDNN 3.10 has only the reference kernel for softmax backward: 0.19% of the probe's time (batch 4,
-# 10 classes), 0.02% of a VGG8 distillation step at batch 128 and 100 classes. A convolution on the
-# reference kernel is about 300x slower than on a blocked one: the probe forbids it outright.
-REFERENCE_SHARE = 0.01
+# The primitives oneDNN may run on its reference kernel. On AVX2 (natively or capped there) oneDNN 3.10
+# has only the reference kernel for softmax backward, which MindSpore's loss gradient runs: measured
+# (ONEDNN_VERBOSE=profile_exec) at 0.02% of a VGG8 distillation step at batch 128 and 100 classes. A
+# convolution on the reference kernel is about 300x slower than on a blocked one. The list is a fixed
+# set, not a share of the measured time: a loaded machine moves timings (1.4% of a probe seen once).
+REFERENCE_ALLOWED = {"softmax"}
 
 
 @pytest.mark.parametrize("engine, isa", [("onednn", None), ("onednn", "AVX2"), ("mindspore", None)],
                          ids=["onednn", "onednn-avx2", "mindspore"])
 def test_no_convolution_runs_the_reference_kernel(engine, isa):
-    """oneDNN names and times each primitive it runs (ONEDNN_VERBOSE=profile_exec): training,
-    evaluation and a folded MindSpore teacher of every network family. No convolution may run oneDNN's
-    naive reference kernel, with either engine, on the machine's own ISA or capped at AVX2 (how an
-    AVX-512 machine tests the AVX2 path); any other primitive left on a reference kernel must cost
-    almost nothing."""
+    """oneDNN names each primitive it runs (ONEDNN_VERBOSE=1): training, evaluation and a folded
+    MindSpore teacher of every network family. No convolution may run oneDNN's naive reference kernel,
+    with either engine, on the machine's own ISA or capped at AVX2 (how an AVX-512 machine tests the
+    AVX2 path); no primitive but those measured to cost almost nothing may run one."""
     if engine == "onednn":
         kernel_or_skip()
-    env = dict(os.environ, GLOG_v="3", ONEDNN_VERBOSE="profile_exec")
+    env = dict(os.environ, GLOG_v="3", ONEDNN_VERBOSE="1")
     env.pop("ONEDNN_MAX_CPU_ISA", None)
     if isa:
         env["ONEDNN_MAX_CPU_ISA"] = isa
@@ -255,9 +255,7 @@ def test_no_convolution_runs_the_reference_kernel(engine, isa):
                 if line.startswith("onednn_verbose") and ",exec,cpu," in line]
     convolutions = [f[6] for f in executed if f[5] == "convolution"]
     assert convolutions and not [impl for impl in convolutions if "ref" in impl]
-    reference = [f for f in executed if "ref" in f[6]]
-    share = sum(float(f[-1]) for f in reference) / sum(float(f[-1]) for f in executed)
-    assert share < REFERENCE_SHARE, sorted({",".join(f[5:8]) for f in reference})
+    assert not sorted({",".join(f[5:8]) for f in executed if "ref" in f[6] and f[5] not in REFERENCE_ALLOWED})
 
 
 # -- where the kernels cannot be used -------------------------------------------------------------
