@@ -93,7 +93,9 @@ inline void normalize_plane(int64_t size, const Affine &t, bool relu, const floa
 /* The same arithmetic as the plain loops (sums per (image, channel) plane in float, across images in
  * double, in image order), vectorised across the B channels of a block. A pass runs over the N * C/B
  * planes of B channels, so that a layer of one block still splits over the pool; each plane's sums
- * go to sums[(image * C + channel)], added across images afterwards in a fixed order. */
+ * go to sums[(image * C + channel)], added across images afterwards in a fixed order. The inner loops
+ * read only local copies (of the block's per-channel factors, of the thresholds): a value read
+ * through a reference might alias the output, and the compiler would then not vectorise. */
 template <int B, class Fn>
 void each_plane(const Dims &d, Fn fn) {
     const int64_t blocks = d.c / B;
@@ -127,12 +129,15 @@ void affines(const Dims &d, const float *gamma, const float *beta, const float *
 template <int B>
 void normalize_blocked(const Dims &d, bool relu, const std::vector<float> &scale, const std::vector<float> &shift,
                        const float *x, const float *shortcut, float *y) {
-    const float floor = relu ? 0.0f : -INFINITY;
     each_plane<B>(d, [&](int64_t at, int64_t c, int64_t) {
-        const float *in = x + at, *sc = scale.data() + c, *sh = shift.data() + c;
-        const float *add = shortcut ? shortcut + at : nullptr;
+        const float floor = relu ? 0.0f : -INFINITY;
+        float sc[B], sh[B];
+        std::copy(scale.begin() + c, scale.begin() + c + B, sc);
+        std::copy(shift.begin() + c, shift.begin() + c + B, sh);
+        const float *in = x + at, *add = shortcut ? shortcut + at : nullptr;
         float *out = y + at;
-        for (int64_t k = 0; k < d.plane * B; k += B) {
+        const int64_t size = d.plane * B;
+        for (int64_t k = 0; k < size; k += B) {
             if (add) {
 #pragma omp simd
                 for (int j = 0; j < B; ++j) out[k + j] = std::max(in[k + j] * sc[j] + sh[j] + add[k + j], floor);
@@ -151,7 +156,8 @@ void forward_blocked(const Dims &d, bool relu, const float *x, const float *shor
     each_plane<B>(d, [&](int64_t at, int64_t, int64_t to) {
         const float *p = x + at;
         float s[B] = {}, q[B] = {};
-        for (int64_t k = 0; k < d.plane * B; k += B) {
+        const int64_t size = d.plane * B;
+        for (int64_t k = 0; k < size; k += B) {
 #pragma omp simd
             for (int j = 0; j < B; ++j) {
                 s[j] += p[k + j];
@@ -179,23 +185,31 @@ void backward_blocked(const Dims &d, bool relu, const float *x, const float *y, 
                       float *dshortcut, float *dgamma, float *dbeta) {
     std::vector<float> scale, shift;
     affines(d, gamma, beta, mean, var, eps, &scale, &shift);
-    const float threshold = relu ? 0.0f : -INFINITY;
-    // The incoming gradient, masked where the output was not positive (see backward).
-    auto masked = [&](int64_t at, int64_t c, int64_t k, int j) {
-        const float output = Shortcut ? y[at + k + j] : x[at + k + j] * scale[c + j] + shift[c + j];
-        return output > threshold ? dy[at + k + j] : 0.0f;
+    /* The incoming gradient of one plane, masked where the output was not positive (see backward),
+     * passed to fn(k + j, masked gradient) for each element. */
+    auto each_masked = [&](int64_t at, int64_t c, auto fn) {
+        const float threshold = relu ? 0.0f : -INFINITY;
+        float sc[B], sh[B];
+        std::copy(scale.begin() + c, scale.begin() + c + B, sc);
+        std::copy(shift.begin() + c, shift.begin() + c + B, sh);
+        const float *p = x + at, *out = Shortcut ? y + at : nullptr, *g = dy + at;
+        const int64_t size = d.plane * B;
+        for (int64_t k = 0; k < size; k += B) {
+#pragma omp simd
+            for (int j = 0; j < B; ++j) {
+                const float output = Shortcut ? out[k + j] : p[k + j] * sc[j] + sh[j];
+                fn(k, j, output > threshold ? g[k + j] : 0.0f);
+            }
+        }
     };
     std::vector<float> sums(d.n * d.c), products(d.n * d.c);
     each_plane<B>(d, [&](int64_t at, int64_t c, int64_t to) {
         float s[B] = {}, q[B] = {};
-        for (int64_t k = 0; k < d.plane * B; k += B) {
-#pragma omp simd
-            for (int j = 0; j < B; ++j) {
-                const float gk = masked(at, c, k, j);
-                s[j] += gk;
-                q[j] += gk * x[at + k + j];
-            }
-        }
+        const float *p = x + at;
+        each_masked(at, c, [&](int64_t k, int j, float gk) {
+            s[j] += gk;
+            q[j] += gk * p[k + j];
+        });
         std::copy(s, s + B, sums.begin() + to);
         std::copy(q, q + B, products.begin() + to);
     });
@@ -213,14 +227,16 @@ void backward_blocked(const Dims &d, bool relu, const float *x, const float *y, 
         fk[c] = static_cast<float>(-a * sum_dy / count - b * m);
     }
     each_plane<B>(d, [&](int64_t at, int64_t c, int64_t) {
-        for (int64_t k = 0; k < d.plane * B; k += B) {
-#pragma omp simd
-            for (int j = 0; j < B; ++j) {
-                const float gk = masked(at, c, k, j);
-                dx[at + k + j] = fa[c + j] * gk + fb[c + j] * x[at + k + j] + fk[c + j];
-                if (Shortcut) dshortcut[at + k + j] = gk;
-            }
-        }
+        float a[B], b[B], k0[B];
+        std::copy(fa.begin() + c, fa.begin() + c + B, a);
+        std::copy(fb.begin() + c, fb.begin() + c + B, b);
+        std::copy(fk.begin() + c, fk.begin() + c + B, k0);
+        const float *p = x + at;
+        float *grad = dx + at, *grad_shortcut = Shortcut ? dshortcut + at : nullptr;
+        each_masked(at, c, [&](int64_t k, int j, float gk) {
+            grad[k + j] = a[j] * gk + b[j] * p[k + j] + k0[j];
+            if (Shortcut) grad_shortcut[k + j] = gk;
+        });
     });
 }
 

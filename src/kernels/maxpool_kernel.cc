@@ -56,6 +56,7 @@ void forward(const Planes &p, const float *x, float *y, uint8_t *where) {
                 float *out = y + (q * p.oh + r) * p.ow * B;
                 uint8_t *at = where + (q * p.oh + r) * p.ow * B;
                 for (int64_t c = 0; c < p.ow; ++c) {
+#pragma omp simd
                     for (int j = 0; j < B; ++j) {
                         const int64_t left = 2 * c * B + j, right = left + B;
                         float best = top[left];
@@ -82,9 +83,11 @@ void backward(const Planes &p, const float *dy, const uint8_t *where, float *dx)
                 float *top = dx + (q * p.h + 2 * r) * p.w * B;
                 const float *g = dy + (q * p.oh + r) * p.ow * B;
                 const uint8_t *at = where + (q * p.oh + r) * p.ow * B;
-                for (int64_t c = 0; c < p.ow * B; ++c) {
-                    const int64_t j = c % B;   // the channel in the block
-                    top[((at[c] >> 1) * p.w + 2 * (c / B) + (at[c] & 1)) * B + j] = g[c];
+                for (int64_t c = 0; c < p.ow; ++c) {
+                    for (int j = 0; j < B; ++j) {
+                        const uint8_t k = at[c * B + j];
+                        top[((k >> 1) * p.w + 2 * c + (k & 1)) * B + j] = g[c * B + j];
+                    }
                 }
             }
         }
