@@ -73,6 +73,70 @@ def test_max_pooling_equals_nn_maxpool2d(shape):
     assert compare_maxpool(library, shape) == {"y": 0.0, "dx": 0.0}
 
 
+def blocked_chain(library, block):
+    """conv -> BN+ReLU, then a residual block's two branches (a strided conv with bias -> BN, a 1x1
+    conv -> BN, summed with the ReLU), then max-pooling and the global average: every kernel, each
+    in its layouts (``block`` 0: plain), the stem's gradient summed where the branches meet."""
+    from mindspore import nn
+
+    from src.kernels.layers import KernelBatchNorm2d, KernelConv2d, KernelMaxPool2d
+    from src.nets.layers import global_average_pool
+
+    class Chain(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = KernelConv2d(library, 3, 16, 3, pad_mode="pad", padding=1, input_grad=False, block=block)
+            self.bn1 = KernelBatchNorm2d(library, 16, relu=True)
+            self.conv2 = KernelConv2d(library, 16, 32, 3, stride=2, pad_mode="pad", padding=1, has_bias=True,
+                                      block=block)
+            self.bn2 = KernelBatchNorm2d(library, 32, relu=True)
+            self.shortcut = KernelConv2d(library, 16, 32, 1, stride=2, pad_mode="valid", block=block)
+            self.bn3 = KernelBatchNorm2d(library, 32)
+            self.pool = KernelMaxPool2d(library)
+
+        def construct(self, x):
+            a = self.bn1(self.conv1(x))
+            return global_average_pool(self.pool(self.bn2(self.conv2(a), self.bn3(self.shortcut(a)))))
+
+    return Chain()
+
+
+def test_blocked_layouts_match_plain_ones():
+    """Between the kernels activations stay in oneDNN's blocked layout (the block this processor's
+    convolutions want); the same layers on plain tensors give the same training-mode output and
+    moving statistics, and inference-mode output, within 1e-5 relative, and the same gradients
+    within 1e-5 of the largest (the bias before a BatchNorm has a gradient of pure rounding)."""
+    import ctypes
+
+    import mindspore as ms
+
+    from src.kernels.check import Projected
+    library = kernel_or_skip()
+    block = ctypes.CDLL(library).ats_block_size()
+    if not block:
+        pytest.skip("this processor's convolution kernels want no blocked layout")
+    rng = np.random.default_rng(0)
+    x = ms.Tensor(rng.standard_normal((16, 3, 16, 16)).astype(np.float32))
+    dy = ms.Tensor(rng.standard_normal((16, 32)).astype(np.float32))
+    plain, ours = blocked_chain(library, 0), blocked_chain(library, block)
+    ms.load_param_into_net(ours, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
+                                  for p in plain.get_parameters()})
+    results = []
+    for model in (ours, plain):
+        model.set_train(True)
+        loss, grads = ms.value_and_grad(Projected(model, dy), None, model.trainable_params())(x)
+        model.set_train(False)
+        results.append(([loss.asnumpy(), model(x).asnumpy(),
+                          *(p.asnumpy() for p in model.get_parameters() if "moving" in p.name)],
+                         [g.asnumpy() for g in grads]))
+    (values, grads), (values_ref, grads_ref) = results
+    for got, want in zip(values, values_ref):
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    scale = max(np.abs(r).max() for r in grads_ref)
+    for p, g, r in zip(plain.trainable_params(), grads, grads_ref):
+        assert np.abs(g - r).max() <= 1e-5 * scale, p.name
+
+
 @contextlib.contextmanager
 def engine(name, library=None):
     """Networks built inside use ``name``'s convolutions."""

@@ -12,7 +12,9 @@
  *   ats_conv_backward[_bias]           (x, w, dy, geometry) -> dx, dw[, db]
  *   ats_conv_backward_weights[_bias]   (x, w, dy, geometry) -> dw[, db]
  * x [N,C,H,W], w [K,C,R,S], b [K], y/dy [N,K,OH,OW] float32; geometry int64[8]: stride h, w; padding top,
- * bottom, left, right; dilation h, w.
+ * bottom, left, right; dilation h, w. An activation (x, y and their gradients) may instead be 5-D,
+ * [N,C/B,H,W,B]: oneDNN's blocked layout (nChw8c, nChw16c), which its kernels take as they are, with
+ * no reorder; ats_block_size says which B this processor's kernels want.
  *
  * Calls are serialised by one lock: each uses every thread of the pool, and the reorder buffers
  * (one per role, grown to the largest layer) are shared by all layers. */
@@ -119,6 +121,7 @@ struct OperandSpec {
     Slot slot;       // where the primitive's layout lives, if it differs from the plain one
     int query;       // the primitive descriptor's query for that layout
     const dnnl_dim_t *dims;
+    int tag = dnnl_abcd;   // MindSpore's layout of the buffer
     int ndims = 4;   // 1: a bias (whose plain layout is the only one)
     int index = 0;   // of the query: a bias is the second "weights"
 };
@@ -127,9 +130,9 @@ struct Operand {
     OperandSpec spec;
     const_dnnl_memory_desc_t inner_md = nullptr;   // owned by the primitive descriptor
     size_t inner_bytes = 0;
-    Memory user;                                   // plain layout, over MindSpore's buffer
-    Memory inner;                                  // null: the primitive takes the plain layout
-    Primitive reorder;                             // plain -> inner (inputs), inner -> plain (outputs)
+    Memory user;                                   // MindSpore's layout, over its buffer
+    Memory inner;                                  // null: the primitive takes MindSpore's layout
+    Primitive reorder;                             // user -> inner (inputs), inner -> user (outputs)
 };
 
 class Step {
@@ -140,7 +143,7 @@ class Step {
             Operand &o = operands_.back();
             o.spec = spec;
             o.inner_md = dnnl_primitive_desc_query_md(pd_.get(), spec.query, spec.index);
-            MemoryDesc plain = memory_desc(spec.dims, spec.ndims == 1 ? dnnl_a : dnnl_abcd, spec.ndims);
+            MemoryDesc plain = memory_desc(spec.dims, spec.ndims == 1 ? dnnl_a : spec.tag, spec.ndims);
             o.user = memory(plain.get(), engine);
             if (dnnl_memory_desc_equal(plain.get(), o.inner_md)) continue;
             if (spec.slot == N_SLOTS) throw Failure{"a bias in a layout of its own"};
@@ -236,7 +239,12 @@ struct Layout {
 
 struct Shape {
     dnnl_dims_t src{}, weights{}, dst{}, bias{}, strides{}, dilates{}, pad_l{}, pad_r{};
+    int src_tag = dnnl_abcd, dst_tag = dnnl_abcd;   // MindSpore's layouts of x (dx) and y (dy)
 };
+
+/* The primitive's layout of an activation: a blocked one as given (the kernels' own), a plain one
+ * left to oneDNN (then reordered). */
+int chosen(int tag) { return tag == dnnl_abcd ? dnnl_format_tag_any : tag; }
 
 class Convolution {
   public:
@@ -247,8 +255,8 @@ class Convolution {
         std::unique_ptr<dnnl_primitive_attr, Destroy> attr(raw_attr);
         // Scratchpads come from the shared buffers, not from one allocation per primitive.
         check(dnnl_primitive_attr_set_scratchpad_mode(attr.get(), dnnl_scratchpad_mode_user), "attributes");
-        MemoryDesc src = memory_desc(s.src, dnnl_format_tag_any), weights = memory_desc(s.weights, dnnl_format_tag_any),
-                   dst = memory_desc(s.dst, dnnl_format_tag_any);
+        MemoryDesc src = memory_desc(s.src, chosen(s.src_tag)), weights = memory_desc(s.weights, dnnl_format_tag_any),
+                   dst = memory_desc(s.dst, chosen(s.dst_tag));
         MemoryDesc bias = has_bias ? memory_desc(s.bias, dnnl_a, 1) : MemoryDesc();
         dnnl_primitive_desc_t pd;
         check(dnnl_convolution_forward_primitive_desc_create(&pd, engine, dnnl_forward_training, dnnl_convolution_direct,
@@ -257,10 +265,10 @@ class Convolution {
               "choosing a forward convolution kernel");
         PrimitiveDesc forward(pd);
         if (kind == FORWARD) {
-            std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src},
+            std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src, s.src_tag},
                                               {DNNL_ARG_WEIGHTS, at.w, false, WEIGHTS, dnnl_query_weights_md, s.weights},
-                                              {DNNL_ARG_DST, at.y, true, DST, dnnl_query_dst_md, s.dst}};
-            if (has_bias) operands.push_back({DNNL_ARG_BIAS, at.b, false, N_SLOTS, dnnl_query_weights_md, s.bias, 1, 1});
+                                              {DNNL_ARG_DST, at.y, true, DST, dnnl_query_dst_md, s.dst, s.dst_tag}};
+            if (has_bias) operands.push_back({DNNL_ARG_BIAS, at.b, false, N_SLOTS, dnnl_query_weights_md, s.bias, dnnl_a, 1, 1});
             add(engine, std::move(forward), operands);
             return;
         }
@@ -270,18 +278,19 @@ class Convolution {
                                                                        weights.get(), dst.get(), s.strides, s.dilates,
                                                                        s.pad_l, s.pad_r, forward.get(), attr.get()),
                   "choosing an input-gradient convolution kernel");
-            add(engine, PrimitiveDesc(pd), {{DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
-                                            {DNNL_ARG_WEIGHTS, at.w, false, WEIGHTS, dnnl_query_weights_md, s.weights},
-                                            {DNNL_ARG_DIFF_SRC, at.dx, true, DIFF_SRC, dnnl_query_diff_src_md, s.src}});
+            add(engine, PrimitiveDesc(pd),
+                {{DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst, s.dst_tag},
+                 {DNNL_ARG_WEIGHTS, at.w, false, WEIGHTS, dnnl_query_weights_md, s.weights},
+                 {DNNL_ARG_DIFF_SRC, at.dx, true, DIFF_SRC, dnnl_query_diff_src_md, s.src, s.src_tag}});
         }
         check(dnnl_convolution_backward_weights_primitive_desc_create(&pd, engine, dnnl_convolution_direct, src.get(),
                                                                       weights.get(), bias.get(), dst.get(), s.strides,
                                                                       s.dilates, s.pad_l, s.pad_r, forward.get(), attr.get()),
               "choosing a weight-gradient convolution kernel");
-        std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src},
-                                          {DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst},
+        std::vector<OperandSpec> operands{{DNNL_ARG_SRC, at.x, false, SRC, dnnl_query_src_md, s.src, s.src_tag},
+                                          {DNNL_ARG_DIFF_DST, at.dy, false, DIFF_DST, dnnl_query_diff_dst_md, s.dst, s.dst_tag},
                                           {DNNL_ARG_DIFF_WEIGHTS, at.dw, true, DIFF_WEIGHTS, dnnl_query_diff_weights_md, s.weights}};
-        if (has_bias) operands.push_back({DNNL_ARG_DIFF_BIAS, at.db, true, N_SLOTS, dnnl_query_diff_weights_md, s.bias, 1, 1});
+        if (has_bias) operands.push_back({DNNL_ARG_DIFF_BIAS, at.db, true, N_SLOTS, dnnl_query_diff_weights_md, s.bias, dnnl_a, 1, 1});
         add(engine, PrimitiveDesc(pd), operands);
     }
 
@@ -291,6 +300,12 @@ class Convolution {
             step->run(stream, slots, params, ready);
             ready = step->operand(DNNL_ARG_DIFF_DST);   // dy, reordered once for both gradients
         }
+    }
+
+    /* The primitive's layout of the first step's operand ``arg`` (null: MindSpore's is taken as it is). */
+    const_dnnl_memory_desc_t layout(int arg) const {
+        const Operand *o = steps_.front()->operand(arg);
+        return o && o->inner ? o->inner_md : nullptr;
     }
 
     std::string implementations() const {
@@ -308,7 +323,7 @@ class Convolution {
 };
 
 // ---- process-wide state ------------------------------------------------------------------------
-using Key = std::array<int64_t, 18>;
+using Key = std::array<int64_t, 20>;
 
 /* oneDNN's engine, a stream on the shared pool, and the primitives made so far. Used under
  * shared().mutex only. */
@@ -354,6 +369,13 @@ void set_geometry(const int64_t *g, Shape *s) {
     s->dilates[1] = g[7] - 1;
 }
 
+/* The layout of an activation of ``ndims`` dimensions (4: plain; 5: blocked by ``shape[4]``), or -1. */
+int activation_tag(int ndims, const int64_t *shape) {
+    if (ndims == 4) return dnnl_abcd;
+    if (ndims != 5) return -1;
+    return shape[4] == 16 ? dnnl_aBcd16b : shape[4] == 8 ? dnnl_aBcd8b : -1;
+}
+
 /* Reads the shapes and geometry of a call; false (with g_last_error set) if they are not those of
  * a float32 2-D convolution laid out as ``at`` says. */
 bool read_shape(const Layout &at, int nparam, int *ndims, int64_t **shapes, const char **dtypes, void **params,
@@ -362,10 +384,16 @@ bool read_shape(const Layout &at, int nparam, int *ndims, int64_t **shapes, cons
         g_last_error = "expected " + std::to_string(at.count) + " parameters, got " + std::to_string(nparam);
         return false;
     }
+    const int y = at.y >= 0 ? at.y : at.dy;
+    s->src_tag = activation_tag(ndims[at.x], shapes[at.x]);
+    s->dst_tag = activation_tag(ndims[y], shapes[y]);
     for (int i = 0; i < nparam; ++i) {
-        bool geometry = i == at.geometry, bias = i == at.b || i == at.db;
+        bool geometry = i == at.geometry, bias = i == at.b || i == at.db, weights = i == at.w || i == at.dw;
+        int tag = i == at.x || i == at.dx ? s->src_tag : s->dst_tag;
         bool ok = geometry ? ndims[i] == 1 && shapes[i][0] == 8 && std::strcmp(dtypes[i], "int64") == 0
-                           : ndims[i] == (bias ? 1 : 4) && std::strcmp(dtypes[i], "float32") == 0;
+                           : std::strcmp(dtypes[i], "float32") == 0 &&
+                                 (bias ? ndims[i] == 1
+                                       : weights ? ndims[i] == 4 : tag >= 0 && activation_tag(ndims[i], shapes[i]) == tag);
         if (!ok) {
             g_last_error = "parameter " + std::to_string(i) + ": unexpected shape or type " + dtypes[i];
             return false;
@@ -374,8 +402,11 @@ bool read_shape(const Layout &at, int nparam, int *ndims, int64_t **shapes, cons
     for (int d = 0; d < 4; ++d) {
         s->src[d] = shapes[at.x][d];
         s->weights[d] = shapes[at.w][d];
-        s->dst[d] = shapes[at.y >= 0 ? at.y : at.dy][d];
+        s->dst[d] = shapes[y][d];
     }
+    // A blocked tensor's channels: its blocks times the block.
+    if (ndims[at.x] == 5) s->src[1] *= shapes[at.x][4];
+    if (ndims[y] == 5) s->dst[1] *= shapes[y][4];
     s->bias[0] = s->weights[0];
     set_geometry(static_cast<const int64_t *>(params[at.geometry]), s);
     return true;
@@ -401,6 +432,8 @@ int call(Kind kind, bool bias, int nparam, void **params, int *ndims, int64_t **
             key[10 + 2 * i] = geometry[i][0];
             key[11 + 2 * i] = geometry[i][1];
         }
+        key[18] = s.src_tag;
+        key[19] = s.dst_tag;
         auto &conv = k.cache[key];
         if (!conv) conv.reset(new Convolution(k.engine, kind, bias, s));
         conv->run(k.stream, k.slots, params);
@@ -453,6 +486,32 @@ ATS_EXPORT int ats_conv_implementations(int kind, const int64_t *src, const int6
 }
 
 ATS_EXPORT const char *ats_conv_last_error() { return g_last_error.c_str(); }
+
+/* The channel block B of the blocked layout oneDNN's convolution kernels want on this processor
+ * (16: AVX-512, 8: AVX2), found by asking it for a typical layer's; 0 if neither (plain layouts
+ * then stay throughout). */
+ATS_EXPORT int ats_block_size() {
+    Kernel &k = kernel();
+    std::lock_guard<std::mutex> lock(shared().mutex);
+    try {
+        k.ensure_ready();
+        Shape s;
+        const int64_t side = 16, channels = 64, geometry[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+        const dnnl_dim_t act[4] = {32, channels, side, side}, weights[4] = {channels, channels, 3, 3};
+        for (int d = 0; d < 4; ++d) s.src[d] = s.dst[d] = act[d], s.weights[d] = weights[d];
+        set_geometry(geometry, &s);
+        s.src_tag = s.dst_tag = dnnl_abcd;
+        Convolution conv(k.engine, FORWARD, false, s);
+        const_dnnl_memory_desc_t chosen_md = conv.layout(DNNL_ARG_DST);
+        for (int block : {16, 8}) {
+            MemoryDesc md = memory_desc(s.dst, block == 16 ? dnnl_aBcd16b : dnnl_aBcd8b);
+            if (chosen_md && dnnl_memory_desc_equal(md.get(), chosen_md)) return block;
+        }
+    } catch (const Failure &f) {
+        g_last_error = f.what;
+    }
+    return 0;
+}
 
 /* Threads of the kernels' pool (default: the CPUs this process may run on); call before the first
  * kernel, or between runs: the cached primitives are rebuilt for the new count. */

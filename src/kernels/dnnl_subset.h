@@ -36,6 +36,8 @@ enum {
     dnnl_format_tag_any = 1,               /* dnnl_format_tag_t: let the primitive choose */
     dnnl_a = 2,                            /* plain 1-D (a bias) */
     dnnl_abcd = 5,                         /* plain NCHW activations, OIHW weights */
+    dnnl_aBcd16b = 78,                     /* nChw16c: blocked activations (AVX-512 kernels) */
+    dnnl_aBcd8b = 102,                     /* nChw8c: blocked activations (AVX2 kernels) */
     dnnl_cpu = 1,                          /* dnnl_engine_kind_t */
     dnnl_forward_training = 64,            /* dnnl_prop_kind_t */
     dnnl_convolution_direct = 1,           /* dnnl_alg_kind_t */

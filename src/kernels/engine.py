@@ -6,7 +6,10 @@ src/device.py). With the package's kernels (engine ``onednn``) the layer constru
 the layers of ``layers.py``: convolutions through ``conv_kernel.cc``, which lets oneDNN pick its
 blocked-layout kernels, BatchNorm (+ ReLU, + a residual block's sum) through ``batchnorm_kernel.cc``
 and 2x2 max-pooling through ``maxpool_kernel.cc``. Their parameters, names and initialisation are
-MindSpore's, so checkpoints do not depend on the engine.
+MindSpore's, so checkpoints do not depend on the engine. Between these layers the activations and
+their gradients stay in the blocked layout oneDNN's convolutions want ([N, C/B, H, W, B], B from the
+library: 16 with AVX-512, 8 with AVX2), as the first convolution outputs them; networks read them
+through ``global_average_pool`` (src/nets/layers.py), which gives plain [N, C] features.
 
 The choice is made once per process, before the first layer runs (src/device.py): with the
 package's kernels the ISA cap is not set, so every convolution MindSpore runs must be ours; and on
@@ -22,7 +25,7 @@ from ..errors import UserError
 CONV_ENGINES = ("auto", "onednn", "mindspore")
 ENV_DEFAULT = "ATS_CONV_ENGINE"   # the default of --conv_engine (CI runs the suite both ways)
 
-_state = {"engine": "mindspore", "library": None, "plain": False}
+_state = {"engine": "mindspore", "library": None, "plain": False, "block": None}
 
 
 def default_conv_engine():
@@ -57,13 +60,21 @@ def resolve_conv_engine(requested, device_target="CPU", log=None):
 
 
 def _activate(engine, library=None):
-    _state.update(engine=engine, library=library)
+    _state.update(engine=engine, library=library, block=None)
     return engine
 
 
 def _kernels():
     """The library of the package's kernels if new layers are to use them, else None."""
     return _state["library"] if _state["engine"] == "onednn" and not _state["plain"] else None
+
+
+def _block():
+    """The channel block of the convolution kernels' layout on this processor (0: plain)."""
+    if _state["block"] is None:
+        import ctypes
+        _state["block"] = int(ctypes.CDLL(_state["library"]).ats_block_size())
+    return _state["block"]
 
 
 def set_threads(threads):
@@ -91,7 +102,7 @@ def conv2d(cin, cout, kernel_size, input_grad=True, **kwargs):
     from mindspore import nn
     if _kernels():
         from .layers import KernelConv2d
-        return KernelConv2d(_kernels(), cin, cout, kernel_size, input_grad=input_grad, **kwargs)
+        return KernelConv2d(_kernels(), cin, cout, kernel_size, input_grad=input_grad, block=_block(), **kwargs)
     return nn.Conv2d(cin, cout, kernel_size, **kwargs)
 
 

@@ -1,7 +1,11 @@
 """Layers run by the package's CPU kernels (see engine.py): ``KernelConv2d`` (``nn.Conv2d``),
 ``KernelBatchNorm2d`` (``nn.BatchNorm2d`` with an optional ReLU and residual sum, as ``BatchNormReLU``
 is with MindSpore's kernels) and ``KernelMaxPool2d`` (``nn.MaxPool2d(2, 2)``). Same parameters, names and initialisation as the MindSpore layers they derive
-from, so checkpoints do not depend on which runs."""
+from, so checkpoints do not depend on which runs.
+
+Activations may be in oneDNN's blocked layout, [N, C/B, H, W, B] (``block`` B of KernelConv2d): the
+kernels take either layout, so that between them no reorder is needed; MindSpore only carries such
+tensors (and adds their gradients, which is elementwise)."""
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
@@ -20,6 +24,11 @@ def geometry(conv):
     return [*conv.stride, *pads, *conv.dilation]
 
 
+def blocked_shape(shape, block):
+    """[N, C, H, W] as the 5-D shape of its blocked layout: [N, C/B, H, W, B]."""
+    return [shape[0], shape[1] // block, shape[2], shape[3], block]
+
+
 def output_side(side, kernel, stride, pad_before, pad_after, dilation):
     if side < 0:   # a dimension left free when compiling
         return side
@@ -31,10 +40,11 @@ class KernelConv2d(nn.Conv2d):
     run in the kernel ``library`` (plain NCHW, groups 1, ``pad_mode`` 'pad' or 'valid').
 
     ``input_grad=False``: the input gradient is not computed and reads as zeros (a first layer,
-    whose input is the images).
+    whose input is the images). ``block`` B: the output is in the blocked layout [N, K/B, OH, OW, B]
+    if B divides its channels (0: always plain); the input may be in either layout.
     """
 
-    def __init__(self, library, *args, input_grad=True, **kwargs):
+    def __init__(self, library, *args, input_grad=True, block=0, **kwargs):
         super().__init__(*args, **kwargs)
         if self.group != 1 or self.data_format != "NCHW":
             raise ValueError("KernelConv2d: only group=1 and data_format='NCHW' are supported")
@@ -43,8 +53,11 @@ class KernelConv2d(nn.Conv2d):
         self.geometry = ms.Tensor(np.array(g, np.int64))
         (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = self.kernel_size, g[0:2], g[2:6], g[6:8]
 
+        blocked = bool(block) and self.out_channels % block == 0
+
         def out_shape(x, w, *_):
-            return [x[0], w[0], output_side(x[2], kh, sh, pt, pb, dh), output_side(x[3], kw, sw, pl, pr, dw)]
+            y = [x[0], w[0], output_side(x[2], kh, sh, pt, pb, dh), output_side(x[3], kw, sw, pl, pr, dw)]
+            return blocked_shape(y, block) if blocked else y
 
         bias = "_bias" if self.has_bias else ""
         # What the backward computes: (dx, dw[, db]), or (dw[, db]) without an input gradient.
@@ -107,12 +120,13 @@ class BatchNormReLU(nn.BatchNorm2d):
 
 def _inference_gradients(x, gamma, mean, var, eps, out, dout, relu):
     """The gradients of inference-mode BatchNorm (+ ReLU) as MindSpore operators: (the gradient at
-    the sum, which is the shortcut's, dx, dgamma, dbeta)."""
+    the sum, which is the shortcut's, dx, dgamma, dbeta). ``x`` plain or blocked."""
     dy = dout * (out > 0).astype(dout.dtype) if relu else dout
     inv_std = ops.rsqrt(var + eps)
-    per_channel = (1, -1, 1, 1)
+    per_channel = (1, -1, 1, 1) if x.ndim == 4 else (1, -1, 1, 1, x.shape[4])
     xhat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
-    return dy, dy * (gamma * inv_std).reshape(per_channel), (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3))
+    return (dy, dy * (gamma * inv_std).reshape(per_channel), (dy * xhat).sum((0, 2, 3)).reshape(-1),
+            dy.sum((0, 2, 3)).reshape(-1))
 
 
 class KernelBatchNorm2d(BatchNormReLU):
@@ -188,7 +202,7 @@ class KernelBatchNorm2d(BatchNormReLU):
 class KernelMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d(2, 2)`` run by the kernel ``library``: the forward records where each maximum
     was, so the backward is a scatter (the first of equal inputs gets the gradient, as with
-    MindSpore's)."""
+    MindSpore's). Plain or blocked, the output's layout is the input's."""
 
     def __init__(self, library):
         super().__init__(kernel_size=2, stride=2)
@@ -199,7 +213,7 @@ class KernelMaxPool2d(nn.MaxPool2d):
             return (backward(x, dout[0], out[1]),)
 
         def out_shape(x):
-            pooled = [x[0], x[1], x[2] // 2 if x[2] > 0 else x[2], x[3] // 2 if x[3] > 0 else x[3]]
+            pooled = [x[0], x[1], x[2] // 2 if x[2] > 0 else x[2], x[3] // 2 if x[3] > 0 else x[3], *x[4:]]
             return pooled, pooled
 
         self.pool = operator(library, "ats_maxpool_forward", out_shape=out_shape, out_dtype=lambda x: (x, ms.uint8),

@@ -27,5 +27,11 @@ def batch_norm(channels, relu=False):
     return batch_norm2d(channels, relu=relu, eps=1e-5, momentum=0.9, gamma_init="ones", beta_init="zeros")
 
 
+def global_average_pool(x):
+    """The mean over H and W, [N, C] in channel order, of a plain [N, C, H, W] activation or a blocked
+    [N, C/B, H, W, B] one (the package's kernels', src/kernels/layers.py)."""
+    return x.mean(axis=(2, 3)).reshape(x.shape[0], -1)
+
+
 def linear(cin, cout):
     return nn.Dense(cin, cout, weight_init=HeNormal(), bias_init="zeros")

@@ -1,7 +1,7 @@
 """CIFAR ResNet-n, n = 6k + 2 (the teachers), with the authors' names (layer{1,2,3}.{i}.*, fc)."""
 from mindspore import nn
 
-from .layers import batch_norm, conv1x1, conv3x3, linear
+from .layers import batch_norm, conv1x1, conv3x3, global_average_pool, linear
 
 RESNET_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 
@@ -42,4 +42,4 @@ class ResNet(nn.Cell):
     def construct(self, x):
         x = self.bn1(self.conv1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(x.mean(axis=(2, 3)))
+        return self.fc(global_average_pool(x))

@@ -2,7 +2,7 @@
 from mindspore import nn
 
 from ..kernels.engine import max_pool2x2
-from .layers import batch_norm, conv3x3, linear
+from .layers import batch_norm, conv3x3, global_average_pool, linear
 
 # Output channels of the convolutions in each of the five blocks.
 VGG_CFGS = {
@@ -45,4 +45,4 @@ class VGG(nn.Cell):
         x = self.pool(self.block1(x))
         x = self.pool(self.block2(x))
         x = self.block4(self.block3(x))
-        return self.classifier(x.mean(axis=(2, 3)))
+        return self.classifier(global_average_pool(x))

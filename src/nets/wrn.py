@@ -1,7 +1,7 @@
 """Wide ResNet WRN-d-w (depth d = 6k + 4), pre-activation blocks, the authors' names (block{s}.layer.{i})."""
 from mindspore import nn
 
-from .layers import batch_norm, conv1x1, conv3x3, linear
+from .layers import batch_norm, conv1x1, conv3x3, global_average_pool, linear
 
 WRN_DEPTHS = (16, 22, 28, 40)
 
@@ -48,4 +48,4 @@ class WideResNet(nn.Cell):
 
     def construct(self, x):
         x = self.block3(self.block2(self.block1(self.conv1(x))))
-        return self.fc(self.bn1(x).mean(axis=(2, 3)))
+        return self.fc(global_average_pool(self.bn1(x)))
