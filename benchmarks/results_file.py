@@ -37,14 +37,17 @@ def vector_isa():
 
 def machine(sgemm_gflops=None):
     isa, cap = vector_isa()
+    # OPENBLAS_CORETYPE: the kernels NumPy's GEMM ran, hence the limit the figures are divided by.
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "isa": isa, "onednn_max_cpu_isa": cap,
-            "os": platform.system(), "python": platform.python_version(), "sgemm_gflops": sgemm_gflops}
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "os": platform.system(),
+            "python": platform.python_version(), "sgemm_gflops": sgemm_gflops}
 
 
 def write_results(path, tool, settings, versions, cases, sgemm_gflops=None):
     """``cases``: {case: {field: value}}. Written whole (temporary file, then renamed)."""
     record = {"tool": tool,
-              "command": " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
+              "command": " ".join(shlex.quote(a) for a in
+                                 ["python", os.path.relpath(sys.argv[0]).replace(os.sep, "/"), *sys.argv[1:]]),
               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(sgemm_gflops), "versions": versions, "settings": settings, "cases": cases}
     folder = os.path.dirname(os.path.abspath(path))

@@ -1,7 +1,7 @@
 """Running the suite with a Windows Python under Wine (.ci/windows): how to tell, and what Wine cannot do.
 
 Each limitation below was shown by a few-line script run under Wine 8.0 outside the project (the
-README's Windows section says how it was tested); tests skip or work around only that, and only
+docs/windows.md says how it was tested); tests skip or work around only that, and only
 under Wine.
 """
 import ctypes

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the example figures of the README from a SHORT run on GENERATED data (no CIFAR-100):
+# Regenerates the example figures of docs/analysis.md from a SHORT run on GENERATED data (no CIFAR-100):
 # 5,000 training / 1,000 test images in the CIFAR-100 python format, made by tests/cifar_fixtures.py
 # (each class a fixed colour plus pixel noise), teachers ResNet8 and ResNet20 trained for 8 epochs,
 # distillation into ResNet8 for 3 epochs per sweep cell. The figures show what the tools draw, not

@@ -10,7 +10,7 @@ point, inside a Cell whose ``bprop`` gives the gradient (primitives of Python's 
 
 Linux keeps ``ops.Custom``: it is MindSpore's documented interface, it needs no process-wide
 setting made before the first operator (so ``MS_OP_PLUGIN_PATH`` stays the user's), and the plugin
-ran the benchmarks no faster there (README, Windows). Should a later MindSpore drop the plugin, the
+ran the benchmarks no faster there (docs/windows.md). Should a later MindSpore drop the plugin, the
 self-check in build.py fails and ``auto`` falls back with one line.
 """
 import functools

@@ -1,5 +1,5 @@
 """The frozen teacher run by ONNX Runtime (optional dependency), whose CPU kernels run the teacher's
-forward faster than MindSpore's (measured in the README's Performance section)."""
+forward faster than MindSpore's (teacher_r110 in benchmarks/bench.py)."""
 import os
 import shutil
 import tempfile
