@@ -48,14 +48,15 @@ def links(path):
                 yield number, target
 
 
-def broken_links(paths):
-    """``file:line: target (why)`` for each relative link whose file or heading does not exist."""
+def broken_links(paths, root=ROOT):
+    """``file:line: target (why)`` for each relative link whose file or heading does not exist (files
+    named relative to ``root``)."""
     broken = []
     for path in paths:
         for number, target in links(path):
             file_part, _, anchor = target.partition("#")
             dest = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) if file_part else path
-            where = f"{os.path.relpath(path, ROOT)}:{number}: {target}"
+            where = f"{os.path.relpath(path, root)}:{number}: {target}"
             if not os.path.exists(dest):
                 broken.append(f"{where} (no such file)")
             elif anchor and (not dest.endswith(".md") or anchor not in anchors(dest)):
@@ -77,8 +78,8 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path):
     page.write_text("# Title\n\n[fine](other.md#its-section) [also fine](#title) [web](https://example.org)\n"
                     "[gone](missing.md) [no heading](other.md#no-such-section) [here](#nowhere)\n"
                     "```\n[in code](ignored.md)\n```\n")
-    assert broken_links([str(page)]) == [
-        f"{os.path.relpath(page, ROOT)}:4: {target} ({why})"
+    assert broken_links([str(page)], root=str(tmp_path)) == [
+        f"page.md:4: {target} ({why})"
         for target, why in (("missing.md", "no such file"), ("other.md#no-such-section", "no such heading"),
                             ("#nowhere", "no such heading"))]
 
