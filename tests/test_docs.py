@@ -1,12 +1,14 @@
 """The documentation holds together: every relative link and #anchor in README.md and docs/ points at
 a file and a heading that exist, every docs page is reached from the README, the README stays a
 front door (at most 250 lines), and the measured tables are the ones their result files render to."""
-import glob
 import os
 import re
 import sys
 
 from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from render_tables import documents, render  # noqa: E402  (the docs' pages and tables have one owner)
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*$")
@@ -64,10 +66,6 @@ def broken_links(paths, root=ROOT):
     return broken
 
 
-def documents():
-    return [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
-
-
 def test_every_link_and_anchor_resolves():
     assert broken_links(documents()) == []
 
@@ -102,9 +100,7 @@ def test_the_readme_is_a_front_door():
 
 
 def test_measured_tables_match_their_result_files():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import render_tables
-    for path in render_tables.documents():
+    for path in documents():
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        assert render_tables.render(text) == text, f"{path}: run python benchmarks/render_tables.py"
+        assert render(text) == text, f"{path}: run python benchmarks/render_tables.py"

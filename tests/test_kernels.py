@@ -73,6 +73,13 @@ def test_max_pooling_equals_nn_maxpool2d(shape):
     assert compare_maxpool(library, shape) == {"y": 0.0, "dx": 0.0}
 
 
+def copy_parameters(source, target):
+    """``target`` starts from ``source``'s parameter values (same names), as copies."""
+    import mindspore as ms
+    ms.load_param_into_net(target, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
+                                    for p in source.get_parameters()})
+
+
 def blocked_chain(library, block):
     """conv -> BN+ReLU, then a residual block's two branches (a strided conv with bias -> BN, a 1x1
     conv -> BN, summed with the ReLU), then max-pooling and the global average: every kernel, each
@@ -119,8 +126,7 @@ def test_blocked_layouts_match_plain_ones():
     x = ms.Tensor(rng.standard_normal((16, 3, 16, 16)).astype(np.float32))
     dy = ms.Tensor(rng.standard_normal((16, 32)).astype(np.float32))
     plain, ours = blocked_chain(library, 0), blocked_chain(library, block)
-    ms.load_param_into_net(ours, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
-                                  for p in plain.get_parameters()})
+    copy_parameters(plain, ours)
     results = []
     for model in (ours, plain):
         model.set_train(True)
@@ -170,8 +176,7 @@ def test_whole_network_gradients_match(net, n_layer, width):
         plain = build_network(net, n_layer, 10, width)
     with engine("onednn", library):
         ours = build_network(net, n_layer, 10, width)
-    ms.load_param_into_net(ours, {p.name: ms.Parameter(p.asnumpy().copy(), name=p.name)
-                                  for p in plain.get_parameters()})
+    copy_parameters(plain, ours)
     results = []
     for model in (ours, plain):
         model.set_train(False)
